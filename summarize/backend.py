@@ -1,0 +1,54 @@
+"""The backend interface: everything above it is independent of the inference engine.
+
+Today's implementation runs llama.cpp in-process (llama_backend.py); an HTTP server or a
+distributed engine would implement the same four methods.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Callable, Protocol
+
+from .prompts import Prompt
+
+OnText = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    """Decoding settings; all of them are part of the cache key."""
+
+    max_tokens: int = 192
+    temperature: float = 0.0  # greedy: the same document gives the same summary
+    top_k: int = 40
+    top_p: float = 0.95
+    repeat_penalty: float = 1.1
+    seed: int = 42
+
+    def cache_id(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class Generation:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    finish: str  # "stop" (end of text or stop string) or "length" (max_tokens reached)
+
+
+class Backend(Protocol):
+    n_ctx_train: int
+    has_chat_template: bool
+
+    def count_prompt(self, prompt: Prompt) -> int:
+        """Exact number of tokens the prompt takes after templating (BOS included)."""
+
+    def count_text(self, text: str) -> int:
+        """Tokens of a bare text fragment (no BOS), used to size chunks."""
+
+    def generate(self, prompt: Prompt, settings: GenSettings, on_text: OnText | None = None) -> Generation:
+        """Run the prompt; stream decoded text to ``on_text``; never truncate the prompt."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,167 @@
+"""Persistent summary cache: SQLite, versioned schema, keys derived from content.
+
+A key hashes the normalized text, the model file's sha256, the prompt version and the
+generation settings, so any change to one of them is a miss and nothing stale is served.
+WAL + busy timeout + one short transaction per write let several processes share it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SummarizeError
+from .text import sha256_file
+
+DB_NAME = "summaries.sqlite3"
+
+# Ordered migrations: index i brings the schema from version i to i+1. Append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE summaries (
+        key        TEXT PRIMARY KEY,
+        stage      TEXT NOT NULL,          -- single | map | reduce | document
+        summary    TEXT NOT NULL,
+        meta       TEXT NOT NULL,          -- JSON: model, tokens, seconds, method...
+        created_at REAL NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE file_hashes (
+        path     TEXT PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256   TEXT NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE summaries ADD COLUMN hits INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX summaries_stage ON summaries(stage);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def make_key(**parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheEntry:
+    summary: str
+    meta: dict[str, Any]
+
+
+class Cache:
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.dir = Path(directory)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.dir / DB_NAME
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise SummarizeError(f"cannot open the cache ({exc})", path=str(self.dir),
+                                 hint="pass --cache-dir to a writable folder, or use --no-cache") from None
+
+    @property
+    def version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        if self.version >= SCHEMA_VERSION:
+            return
+        self.db.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
+        try:
+            current = self.version
+            if current > SCHEMA_VERSION:
+                raise SummarizeError(f"cache schema {current} is newer than this summarize ({SCHEMA_VERSION})",
+                                     path=str(self.path), hint="upgrade summarize or use another --cache-dir")
+            for index in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {index + 1}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def get(self, key: str) -> CacheEntry | None:
+        row = self.db.execute("SELECT summary, meta FROM summaries WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return CacheEntry(summary=row[0], meta=json.loads(row[1]))
+
+    def put(self, key: str, stage: str, summary: str, meta: dict[str, Any]) -> None:
+        # A single statement is its own transaction: a crash leaves the row whole or absent.
+        self.db.execute(
+            "INSERT OR REPLACE INTO summaries(key, stage, summary, meta, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key, stage, summary, json.dumps(meta, ensure_ascii=False), time.time()),
+        )
+
+    def touch(self, key: str) -> None:
+        self.db.execute("UPDATE summaries SET hits = hits + 1 WHERE key = ?", (key,))
+
+    def file_sha256(self, path: str) -> str:
+        """sha256 of a file, memoized by (path, size, mtime) so a cache hit never rereads a model."""
+        st = os.stat(path)
+        real = os.path.realpath(path)
+        row = self.db.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                              (real, st.st_size, st.st_mtime_ns)).fetchone()
+        if row:
+            return row[0]
+        digest = sha256_file(path)
+        self.db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
+                        (real, st.st_size, st.st_mtime_ns, digest))
+        return digest
+
+    def stats(self) -> dict[str, Any]:
+        rows = self.db.execute("SELECT stage, COUNT(*), COALESCE(SUM(hits), 0) FROM summaries GROUP BY stage").fetchall()
+        size = sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*") if p.is_file())
+        return {"path": str(self.path), "schema_version": self.version,
+                "entries": {stage: count for stage, count, _ in rows},
+                "total_entries": sum(r[1] for r in rows), "hits": sum(r[2] for r in rows), "bytes": size}
+
+    def clear(self) -> int:
+        count = self.db.execute("SELECT COUNT(*) FROM summaries").fetchone()[0]
+        self.db.execute("DELETE FROM summaries")
+        self.db.execute("VACUUM")
+        return int(count)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class NullCache(Cache):
+    """--no-cache: same interface, remembers nothing (model hashes still memoized in memory)."""
+
+    def __init__(self) -> None:  # noqa: D401 - no database at all
+        self._hashes: dict[tuple[str, int, int], str] = {}
+
+    def get(self, key: str) -> CacheEntry | None:
+        return None
+
+    def put(self, key: str, stage: str, summary: str, meta: dict[str, Any]) -> None:
+        return None
+
+    def touch(self, key: str) -> None:
+        return None
+
+    def file_sha256(self, path: str) -> str:
+        st = os.stat(path)
+        memo = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        if memo not in self._hashes:
+            self._hashes[memo] = sha256_file(path)
+        return self._hashes[memo]
+
+    def close(self) -> None:
+        return None

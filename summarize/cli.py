@@ -1,0 +1,164 @@
+"""Command line: parses arguments, calls the library, prints. No logic of its own."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import List, Optional
+
+import typer
+
+from .errors import EXIT_FAILURE, SummarizeError
+
+HELP = """Faithful French summaries of your documents, computed on your own machine.
+
+\b
+  summarize FILE [options]          summarize one document (.txt .md .html .pdf .docx, or - for stdin)
+  summarize batch PATH... --out DIR summarize a whole corpus, cached and resumable
+  summarize models | cache | eval   manage models, the cache, measure quality
+"""
+app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+models_app = typer.Typer(help="List usable models, or download one from the catalog.", invoke_without_command=True)
+cache_app = typer.Typer(help="Inspect or clear the summary cache.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(cache_app, name="cache")
+SUBCOMMANDS = {"run", "models", "cache", "batch", "eval", "synth"}
+
+
+class Length(str, Enum):
+    short = "short"
+    medium = "medium"
+    long = "long"
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
+CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
+
+
+def _fail(err: BaseException, verbose: bool) -> None:
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(err, SummarizeError):
+        typer.echo(f"summarize: error: {err}", err=True)
+        raise typer.Exit(err.exit_code)
+    if isinstance(err, KeyboardInterrupt):
+        typer.echo("summarize: interrupted", err=True)
+        raise typer.Exit(130)
+    typer.echo(f"summarize: internal error: {type(err).__name__}: {err} — rerun with --verbose and report it", err=True)
+    raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command("run", help="Summarize one document (the default command: `summarize FILE`).")
+def run(
+    file: str = typer.Argument(..., help="Document to summarize, or - for standard input."),
+    model: Optional[str] = ModelOpt,
+    length: Length = typer.Option(Length.medium, "--length", "-l", help="Summary length."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, or json with metadata."),
+    cache_dir: Optional[str] = CacheDirOpt,
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size (default: sized to the document, ≤ 4096)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the chunk plan without loading the weights."),
+    max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
+    verbose: bool = VerboseOpt,
+) -> None:
+    from .output import StageProgress, StreamPrinter
+    from .readers import read_document
+    from .summarizer import Summarizer
+
+    try:
+        doc = read_document(file, max_bytes=max_bytes)
+        summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
+                                threads=threads, verbose=verbose, max_bytes=max_bytes)
+        if dry_run:
+            plan = summarizer.plan(doc.text)
+            typer.echo(json.dumps(plan.as_dict(), indent=2) if fmt is Format.json else _plan_text(plan))
+            return
+        printer = StreamPrinter() if fmt is Format.text else None
+        result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=StageProgress())
+        if printer is not None:
+            printer.finish(result.summary)
+        else:
+            typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - one line, never a traceback
+        _fail(err, verbose)
+
+
+def _plan_text(plan) -> str:  # type: ignore[no-untyped-def]
+    lines = [f"context {plan.n_ctx} tokens, document {plan.doc_tokens} tokens, "
+             f"{len(plan.chunks)} chunk(s) of ≤ {plan.budget} tokens"]
+    lines += [f"  chunk {c.index + 1}: {c.tokens} tokens, chars {c.start}-{c.end}" for c in plan.chunks]
+    return "\n".join(lines)
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context, fmt: Format = typer.Option(Format.text, "--format", "-f")) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from . import models
+
+    try:
+        rows = models.available()
+    except Exception as err:  # noqa: BLE001
+        _fail(err, False)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        if row.get("usable"):
+            typer.echo(f"{row['name']:<16} {row['size'] / 1e6:>8.0f} MB  chat={'yes' if row['chat_template'] else 'no ':<3}"
+                       f"  ctx={row['context']:<6}  {row.get('license') or '?':<22} {row['path']}")
+        else:
+            typer.echo(f"{row['name']:<16} {'—':>8}     unavailable: {row.get('error')}")
+
+
+@models_app.command("pull", help="Download a catalog model (explicit network access; fails clearly offline).")
+def models_pull(name: str, offline: bool = typer.Option(False, "--offline", help="Refuse any download.")) -> None:
+    from . import models
+
+    if offline:
+        os.environ["SUMMARIZE_OFFLINE"] = "1"
+    try:
+        typer.echo(str(models.pull(name)))
+    except Exception as err:  # noqa: BLE001
+        _fail(err, False)
+
+
+@cache_app.command("stats", help="Entries, hits and size of the cache.")
+def cache_stats(cache_dir: Optional[str] = CacheDirOpt) -> None:
+    from . import paths
+    from .cache import Cache
+
+    try:
+        typer.echo(json.dumps(Cache(paths.cache_dir(cache_dir)).stats(), indent=2))
+    except Exception as err:  # noqa: BLE001
+        _fail(err, False)
+
+
+@cache_app.command("clear", help="Delete every cached summary.")
+def cache_clear(cache_dir: Optional[str] = CacheDirOpt) -> None:
+    from . import paths
+    from .cache import Cache
+
+    try:
+        typer.echo(f"removed {Cache(paths.cache_dir(cache_dir)).clear()} cached summaries")
+    except Exception as err:  # noqa: BLE001
+        _fail(err, False)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args if not a.startswith("-") or a == "-"), None)
+    if first is not None and first not in SUBCOMMANDS and not any(a in ("-h", "--help") for a in args[:1]):
+        args.insert(0, "run")  # `summarize FILE` is `summarize run FILE`
+    app(args=args, prog_name="summarize")

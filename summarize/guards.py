@@ -1,0 +1,114 @@
+"""Output guards: every model output is checked before it is cached or shown.
+
+Each check returns a short reason code; the pipeline retries with adjusted decoding and
+falls back to an extractive summary when the model still fails.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+
+EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS = (
+    "empty", "degenerate", "not-french", "echo", "too-long", "invented-number")
+LANGS = ["fr", "en", "es", "it", "de", "pt", "nl", "ca", "ro", "la"]
+
+_LABEL = re.compile(r"^\s*(?:\*\*|#+\s*)?(?:r[ée]sum[ée](?: fid[èe]le)?[^:\n]{0,60}|summary)\s*:?\s*(?:\*\*)?\s*:?\s*",
+                    re.IGNORECASE)
+_NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
+_WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+def clean(text: str, *, truncated: bool = False) -> str:
+    """Strip labels the model adds (« Résumé : ») and an unfinished last sentence."""
+    text = _LABEL.sub("", text.strip(), count=1).strip().strip('"').strip()
+    text = re.sub(r"\s*\n\s*", " ", text)
+    if truncated:
+        last = max(text.rfind(p) for p in ".!?…")
+        if last > len(text) * 0.3:
+            text = text[: last + 1]
+    return text.strip()
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    ident.set_languages(LANGS)
+    return ident
+
+
+def language(text: str) -> tuple[str, float]:
+    lang, prob = _identifier().classify(text)
+    return lang, float(prob)
+
+
+def is_french(text: str) -> bool:
+    lang, prob = language(text)
+    return lang == "fr" and prob >= 0.5
+
+
+def words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
+
+
+def is_degenerate(text: str) -> bool:
+    """Repetition loops: a 4-gram repeated many times, or mostly duplicate n-grams."""
+    toks = words(text)
+    if len(toks) < 8:
+        return False
+    grams = [tuple(toks[i : i + 4]) for i in range(len(toks) - 3)]
+    counts = Counter(grams)
+    duplicate = sum(c - 1 for c in counts.values()) / len(grams)
+    if counts.most_common(1)[0][1] >= 4 or duplicate > 0.3:
+        return True
+    runs = max(len(list(g)) for _, g in __import__("itertools").groupby(toks))
+    return runs >= 5
+
+
+def _ngrams(toks: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+
+
+def is_echo(text: str, prompt_without_document: str, n: int = 5) -> bool:
+    """Copies the instructions or a few-shot example instead of summarizing the document."""
+    toks = words(text)
+    if len(toks) < n:
+        return False
+    grams = _ngrams(toks, n)
+    template = _ngrams(words(prompt_without_document), n)
+    return len(grams & template) / len(grams) > 0.3
+
+
+def _norm_number(raw: str) -> str:
+    return re.sub(r"[\s.,]", "", raw).lstrip("0") or "0"
+
+
+def invented_numbers(text: str, source: str) -> list[str]:
+    """Numbers in the summary that appear nowhere in the source (digits compared loosely)."""
+    known = {_norm_number(m) for m in _NUMBER.findall(source)}
+    known_digits = re.sub(r"\D", "", source)
+    out = []
+    for raw in _NUMBER.findall(text):
+        norm = _norm_number(raw)
+        if norm not in known and norm not in known_digits:
+            out.append(raw.strip())
+    return out
+
+
+def check(text: str, source: str, *, template: str, max_words: int) -> list[str]:
+    if not text.strip() or len(words(text)) < 3:
+        return [EMPTY]
+    failures = []
+    if is_degenerate(text):
+        failures.append(DEGENERATE)
+    if not is_french(text):
+        failures.append(NOT_FRENCH)
+    if is_echo(text, template):
+        failures.append(ECHO)
+    if len(words(text)) > max_words:
+        failures.append(TOO_LONG)
+    if invented_numbers(text, source):
+        failures.append(NUMBERS)
+    return failures

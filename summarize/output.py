@@ -1,0 +1,49 @@
+"""Terminal presentation helpers: live streaming with a final rewrite, progress, tables."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import TextIO
+
+
+class StreamPrinter:
+    """Streams model text live on a terminal, then replaces it with the final (guarded,
+    typeset) summary if that differs. When stdout is not a terminal, prints only the final
+    text, so pipes and files never receive a rejected draft."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.shown = ""
+
+    def __call__(self, piece: str) -> None:
+        if self.live:
+            self.stream.write(piece)
+            self.stream.flush()
+            self.shown += piece
+
+    def finish(self, final: str) -> None:
+        if self.live and self.shown:
+            if self.shown.strip() == final.strip():
+                self.stream.write("\n")
+                return
+            width = max(20, shutil.get_terminal_size().columns)
+            rows = sum(max(1, -(-len(line) // width)) for line in self.shown.split("\n"))
+            self.stream.write("\r" + ("\x1b[1A" * (rows - 1)) + "\x1b[J")
+        self.stream.write(final + "\n")
+        self.stream.flush()
+
+
+class StageProgress:
+    """One status line on stderr for long documents (chunk i/n, elapsed)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K{stage} {done}/{total}")
+            if done == total:
+                sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

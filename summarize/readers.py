@@ -1,0 +1,172 @@
+"""Document reading: bytes on disk (or stdin) → plain text, with one clear error per failure.
+
+The same readers serve the single-document command and the batch job.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import DocumentError
+from .text import normalize
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # a hostile or accidental huge input cannot exhaust memory
+TEXT_EXT = {".txt", ".md", ".markdown", ".text", ".rst", ""}
+HTML_EXT = {".html", ".htm", ".xhtml"}
+SUPPORTED = sorted(TEXT_EXT - {""} | HTML_EXT | {".pdf", ".docx"})
+
+
+@dataclass
+class Document:
+    source: str
+    text: str  # normalized
+    format: str
+    encoding: str | None = None
+    note: str | None = None  # e.g. "invalid UTF-8 bytes replaced"
+
+
+def read_document(source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    if source == "-":
+        data = sys.stdin.buffer.read(max_bytes + 1)
+        _check_size(source, len(data), max_bytes)
+        return _finish(source, "text", *_decode(source, data))
+    path = Path(source)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DocumentError("file not found", path=source, hint="check the path") from None
+    except OSError as exc:  # symlink loops, name too long...
+        raise DocumentError(f"cannot access file ({exc.strerror or exc})", path=source,
+                            hint="check the path and its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DocumentError("is a directory", path=source, hint="use `summarize batch DIR --out OUT` for folders")
+    if not stat.S_ISREG(st.st_mode):
+        raise DocumentError("not a regular file", path=source, hint="pass a text, Markdown, HTML, PDF or DOCX file")
+    ext = path.suffix.lower()
+    if ext == ".gguf":
+        raise DocumentError("this is a model file, not a document", path=source, hint="pass it with --model instead")
+    reader = _READERS.get(ext)
+    if reader is None:
+        raise DocumentError(f"unsupported format {ext!r}", path=source,
+                            hint="supported: " + ", ".join(SUPPORTED) + "; convert the file to text first")
+    _check_size(source, st.st_size, max_bytes)
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise DocumentError("permission denied", path=source, hint="make the file readable (chmod +r)") from None
+    except OSError as exc:
+        raise DocumentError(f"cannot read file ({exc.strerror or exc})", path=source) from None
+    return reader(source, data)
+
+
+def _check_size(source: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise DocumentError(f"document too large ({size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)",
+                            path=source, hint="split it, or raise the limit with --max-bytes")
+
+
+def _finish(source: str, fmt: str, text: str, encoding: str | None = None, note: str | None = None) -> Document:
+    text = normalize(text)
+    if not text:
+        raise DocumentError("document is empty (no text to summarize)", path=source,
+                            hint="check the file; scanned PDFs need OCR first")
+    return Document(source=source, text=text, format=fmt, encoding=encoding, note=note)
+
+
+def _decode(source: str, data: bytes) -> tuple[str, str | None, str | None]:
+    if not data.strip():
+        raise DocumentError("document is empty (no text to summarize)", path=source, hint="check the file")
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DocumentError("binary file, not text", path=source,
+                            hint="pass a text, Markdown, HTML, PDF or DOCX file")
+    try:
+        return data.decode("utf-8-sig"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    bad = _invalid_utf8_ratio(data)
+    if bad < 0.01:  # mostly UTF-8 with a few broken bytes: keep the text, say so
+        return data.decode("utf-8", errors="replace"), "utf-8", "invalid UTF-8 bytes replaced by U+FFFD"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["cp1252", "latin_1", "iso8859_15", "mac_roman", "utf_16", "cp850"]).best()
+    if best is None or best.chaos > 0.3:
+        raise DocumentError("cannot detect the text encoding (binary or corrupt file?)", path=source,
+                            hint="convert the file to UTF-8")
+    return str(best), best.encoding, None
+
+
+def _invalid_utf8_ratio(data: bytes) -> float:
+    decoded = data.decode("utf-8", errors="replace")
+    return decoded.count("\ufffd") / max(1, len(decoded))
+
+
+def _read_text(source: str, data: bytes) -> Document:
+    return _finish(source, "text", *_decode(source, data))
+
+
+def _read_html(source: str, data: bytes) -> Document:
+    import trafilatura  # lazy: heavy import, only for HTML
+
+    html, encoding, _ = _decode(source, data)
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True,
+                               deduplicate=True) or ""
+    if not text.strip():
+        raise DocumentError("no article text found in the HTML", path=source,
+                            hint="the page may be only navigation or need JavaScript; save its text instead")
+    return _finish(source, "html", text, encoding)
+
+
+def _read_pdf(source: str, data: bytes) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise DocumentError("PDF is encrypted", path=source, hint="remove the password first")
+        text = "\n\n".join((page.extract_text() or "") for page in reader.pages)
+    except DocumentError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as exc:
+        raise DocumentError(f"corrupt or unreadable PDF ({type(exc).__name__})", path=source,
+                            hint="open and re-save it, or export its text") from None
+    if not text.strip():
+        raise DocumentError("PDF has no text layer (scanned?)", path=source, hint="run OCR on it first")
+    return _finish(source, "pdf", text)
+
+
+def _read_docx(source: str, data: bytes) -> Document:
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DocumentError(f"corrupt or unreadable DOCX ({type(exc).__name__})", path=source,
+                            hint="open and re-save it in Word or LibreOffice") from None
+    except Exception as exc:  # python-docx raises its own PackageNotFoundError and lxml errors
+        raise DocumentError(f"corrupt or unreadable DOCX ({type(exc).__name__})", path=source,
+                            hint="open and re-save it in Word or LibreOffice") from None
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text for cell in row.cells))
+    return _finish(source, "docx", "\n\n".join(parts))
+
+
+_READERS: dict[str, Callable[[str, bytes], Document]] = {
+    **{ext: _read_text for ext in TEXT_EXT},
+    **{ext: _read_html for ext in HTML_EXT},
+    ".pdf": _read_pdf,
+    ".docx": _read_docx,
+}
+
+
+def is_supported(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in _READERS

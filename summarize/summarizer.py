@@ -1,0 +1,193 @@
+"""The library API: ``Summarizer`` runs document → text → chunks → prompts → backend →
+guards → cache → result. The CLI, the batch job and the evaluator all go through it."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from . import extractive, guards, models, paths, prompts as prompt_data
+from .backend import Backend, GenSettings, OnText
+from .cache import Cache, NullCache, make_key
+from .errors import DocumentError, UsageError
+from .planner import Plan, group_for_reduce, make_plan
+from .readers import DEFAULT_MAX_BYTES, read_document
+from .text import normalize, sha256_text
+from .typography import french_typography
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+MAP_LENGTH = "short"
+RETRY = {"repeat_penalty": 1.3, "temperature": 0.3}
+
+
+@dataclass
+class Result:
+    summary: str
+    source: str
+    model: str
+    model_sha256: str
+    prompt_version: str
+    length: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    cache_hit: bool = False
+    method: str = "model"  # model | model-retry | extractive-fallback
+    guard_failures: list[str] = field(default_factory=list)
+    doc_sha256: str = ""
+    plan: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Summarizer:
+    def __init__(self, model: str | None = None, *, length: str = "medium", cache_dir: str | None = None,
+                 use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
+                 verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
+                 backend: Backend | None = None) -> None:
+        if length not in prompt_data.LENGTHS:
+            raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
+        self.ref = models.resolve(model)
+        self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
+        self.prompts = prompt_data.load(prompts)
+        self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
+        self._backend = backend
+        self._model_sha: str | None = None
+
+    # -- lazily built parts (a cache hit needs none of them) -------------------
+    @property
+    def model_sha256(self) -> str:
+        if self._model_sha is None:
+            self._model_sha = self.cache.file_sha256(self.ref.path)
+        return self._model_sha
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from .gguf import read_gguf
+            from .llama_backend import LlamaCppBackend
+
+            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose)
+        return self._backend
+
+    @property
+    def chat(self) -> bool:
+        return self.backend.has_chat_template
+
+    def settings(self, length: str, **overrides: Any) -> GenSettings:
+        return GenSettings(max_tokens=self.prompts.max_tokens(length), **overrides)
+
+    def _key(self, stage: str, text: str, length: str, **extra: Any) -> str:
+        return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
+                        prompt=self.prompts.cache_id, settings=self.settings(length).cache_id(),
+                        length=length, ctx=self.ctx, **extra)
+
+    # -- public API ------------------------------------------------------------
+    def summarize_file(self, source: str, on_text: OnText | None = None, progress: Progress | None = None) -> Result:
+        doc = read_document(source, max_bytes=self.max_bytes)
+        return self.summarize_text(doc.text, source=source, on_text=on_text, progress=progress)
+
+    def summarize_text(self, text: str, *, source: str = "<text>", on_text: OnText | None = None,
+                       progress: Progress | None = None) -> Result:
+        start = time.perf_counter()
+        text = normalize(text)
+        if not text:
+            raise DocumentError("document is empty (no text to summarize)", path=source, hint="check the file")
+        key = self._key("document", text, self.length)
+        hit = self.cache.get(key)
+        base = dict(source=source, model=self.ref.name, model_sha256=self.model_sha256,
+                    prompt_version=self.prompts.cache_id, length=self.length, doc_sha256=sha256_text(text))
+        if hit is not None:
+            self.cache.touch(key)
+            if on_text is not None:
+                on_text(hit.summary)
+            meta = {k: v for k, v in hit.meta.items() if k in ("method", "guard_failures", "plan")}
+            return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
+                          **base, **meta)
+        result = Result(summary="", **base)
+        plan = self.plan(text)
+        result.plan = plan.as_dict()
+        if plan.single:
+            summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
+        else:
+            summary = self._map_reduce(result, plan, text, on_text, progress)
+        result.summary = french_typography(summary)
+        result.seconds = time.perf_counter() - start
+        self.cache.put(key, "document", result.summary,
+                       {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
+        return result
+
+    def plan(self, text: str) -> Plan:
+        return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,
+                         chat=self.chat, ctx=self.ctx)
+
+    # -- stages ----------------------------------------------------------------
+    def _map_reduce(self, result: Result, plan: Plan, text: str, on_text: OnText | None,
+                    progress: Progress | None) -> str:
+        partials = []
+        for chunk in plan.chunks:
+            if progress:
+                progress("map", chunk.index, len(plan.chunks))
+            partials.append(self._stage(result, "map", chunk.text, text, MAP_LENGTH,
+                                        part=chunk.index + 1, parts=len(plan.chunks)))
+        if progress:
+            progress("map", len(plan.chunks), len(plan.chunks))
+        level = 1
+        while True:
+            groups = group_for_reduce(partials, self.backend, self.prompts, length=self.length, chat=self.chat,
+                                      n_ctx=plan.n_ctx)
+            if len(groups) > 1 and all(len(g) == 1 for g in groups):
+                groups = [list(range(i, min(i + 2, len(partials)))) for i in range(0, len(partials), 2)]
+            final = len(groups) == 1
+            partials = [self._stage(result, "reduce", "\n\n".join(partials[i] for i in g), text, self.length,
+                                    level=level, on_text=on_text if final else None) for g in groups]
+            if final:
+                return partials[0]
+            level += 1
+
+    def _stage(self, result: Result, stage: str, content: str, source_text: str, length: str, *,
+               part: int = 1, parts: int = 1, level: int = 0, on_text: OnText | None = None) -> str:
+        """One model call (cached by its own key), with guards, retry and extractive fallback."""
+        key = self._key(stage, content, length, part=part, parts=parts)
+        started = time.perf_counter()
+        hit = self.cache.get(key) if stage != "single" else None
+        record: dict[str, Any] = {"stage": stage, "part": part, "level": level, "cache_hit": hit is not None}
+        if hit is not None:
+            record.update(seconds=0.0, method=hit.meta.get("method", "model"))
+            result.stages.append(record)
+            result.method = record["method"]
+            if on_text is not None:
+                on_text(hit.summary)
+            return hit.summary
+        chat = self.chat
+        prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part, parts=parts)
+        template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts)
+        template_text = template.text or " ".join(c for _, c in template.messages or ())
+        max_words = int(self.prompts.max_tokens(length) * 1.2)
+        method, failures, summary = "model", [], ""
+        for attempt, overrides in enumerate(({}, RETRY)):
+            gen = self.backend.generate(prompt, self.settings(length, **overrides),
+                                        on_text=on_text if attempt == 0 else None)
+            result.tokens_in += gen.tokens_in
+            result.tokens_out += gen.tokens_out
+            summary = guards.clean(gen.text, truncated=gen.finish == "length")
+            failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
+            result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)
+            if not failures:
+                method = "model" if attempt == 0 else "model-retry"
+                break
+        else:
+            method, summary = "extractive-fallback", extractive.lead(content, length)
+        result.method = method  # the last stage run is the one whose text is returned
+        record.update(method=method, failures=failures, seconds=round(time.perf_counter() - started, 3))
+        result.stages.append(record)
+        if stage != "single":
+            self.cache.put(key, stage, summary, {"method": method})
+        return summary
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        self.cache.close()
