@@ -36,7 +36,7 @@ class ModelRef:
 
 
 def _gemma() -> ModelRef:
-    target = paths.cache_dir(os.environ.get("SUMMARIZE_MODEL_CACHE")) / "models" / GEMMA_FILE
+    target = paths.model_cache_dir() / GEMMA_FILE
     if not target.exists():
         _assemble_gemma(target)
     return ModelRef("gemma3-270m", str(target), "embedded", "Gemma Terms of Use")

@@ -18,6 +18,11 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
+def model_cache_dir() -> Path:
+    """Where the embedded Gemma is reassembled: shared by every summary cache location."""
+    return Path(os.environ.get("SUMMARIZE_MODEL_CACHE") or Path(user_cache_dir(APP)) / "models").expanduser()
+
+
 def models_dirs() -> list[Path]:
     """Directories searched for user GGUF files, most specific first."""
     dirs = [Path(p).expanduser() for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
