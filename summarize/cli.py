@@ -1,6 +1,7 @@
 """Command line: parses arguments, calls the library, prints. No logic of its own."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -161,4 +162,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     first = next((a for a in args if not a.startswith("-") or a == "-"), None)
     if first is not None and first not in SUBCOMMANDS and not any(a in ("-h", "--help") for a in args[:1]):
         args.insert(0, "run")  # `summarize FILE` is `summarize run FILE`
-    app(args=args, prog_name="summarize")
+    from .netguard import no_network
+
+    # Only an explicit `models pull` may reach the network; every other command refuses it (issue 7).
+    pulling = first == "models" and "pull" in args
+    with contextlib.nullcontext() if pulling else no_network():
+        app(args=args, prog_name="summarize")
