@@ -157,6 +157,62 @@ def cache_clear(cache_dir: Optional[str] = CacheDirOpt) -> None:
         _fail(err, False)
 
 
+@app.command("batch", help="Summarize a corpus (files, folders, globs) into --out: resumable, one error per bad file.")
+def batch(
+    inputs: List[str] = typer.Argument(..., help="Files, folders (searched recursively) or quoted globs."),
+    out: str = typer.Option(..., "--out", "-o", help="Output folder: one .md per document, manifest.jsonl, sobriety.json."),
+    model: Optional[str] = ModelOpt,
+    length: Length = typer.Option(Length.medium, "--length", "-l", help="Summary length."),
+    synthese: bool = typer.Option(False, "--synthese", help="Also write synthese.md: a cited synthesis of the corpus."),
+    watts: Optional[float] = typer.Option(None, "--watts", help="CPU package power for the energy estimate (default 20 W; env SUMMARIZE_WATTS)."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="Final report as text tables or json."),
+    cache_dir: Optional[str] = CacheDirOpt,
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache (no resume)."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size cap (default ≤ 4096)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
+    verbose: bool = VerboseOpt,
+) -> None:
+    from rich.console import Console
+
+    from .batch import BatchOptions, run_batch
+    from .batch_view import RichObserver, print_summary
+
+    options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
+                           ctx=ctx, threads=threads, max_bytes=max_bytes, watts=watts, synthese=synthese,
+                           verbose=verbose)
+    view = RichObserver()
+    try:
+        result = run_batch(inputs, options, view)
+    except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
+        view.stop()
+        _fail(err, verbose)
+    view.stop()
+    if fmt is Format.json:
+        typer.echo(json.dumps({"counts": result.counts, "sobriety": result.report.as_dict(), "out": str(result.out),
+                               "synthesis": str(result.synthesis) if result.synthesis else None,
+                               "interrupted": result.interrupted}, ensure_ascii=False, indent=2))
+    else:
+        print_summary(result, Console())
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("synth", help="Write OUT/synthese.md: a French synthesis of a batch's summaries, citing each source.")
+def synth(
+    out: str = typer.Argument(..., help="A folder written by `summarize batch --out`."),
+    model: Optional[str] = ModelOpt,
+    cache_dir: Optional[str] = CacheDirOpt,
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache."),
+) -> None:
+    from .synthesis import synth_from_out
+
+    try:
+        path, _ = synth_from_out(out, model=model, cache_dir=cache_dir, use_cache=not no_cache)
+    except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
+        _fail(err, False)
+    typer.echo(str(path))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args if not a.startswith("-") or a == "-"), None)

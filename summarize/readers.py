@@ -4,6 +4,7 @@ The same readers serve the single-document command and the batch job.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -28,13 +29,14 @@ class Document:
     format: str
     encoding: str | None = None
     note: str | None = None  # e.g. "invalid UTF-8 bytes replaced"
+    sha256: str | None = None  # of the bytes on disk: the batch manifest identifies inputs by it
 
 
 def read_document(source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     if source == "-":
         data = sys.stdin.buffer.read(max_bytes + 1)
         _check_size(source, len(data), max_bytes)
-        return _finish(source, "text", *_decode(source, data))
+        return _hashed(_finish(source, "text", *_decode(source, data)), data)
     path = Path(source)
     try:
         st = path.stat()
@@ -56,12 +58,19 @@ def read_document(source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Documen
                             hint="supported: " + ", ".join(SUPPORTED) + "; convert the file to text first")
     _check_size(source, st.st_size, max_bytes)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: /proc-like files report size 0 but never end
+            data = fh.read(max_bytes + 1)
+        _check_size(source, len(data), max_bytes)
     except PermissionError:
         raise DocumentError("permission denied", path=source, hint="make the file readable (chmod +r)") from None
     except OSError as exc:
         raise DocumentError(f"cannot read file ({exc.strerror or exc})", path=source) from None
-    return reader(source, data)
+    return _hashed(reader(source, data), data)
+
+
+def _hashed(doc: Document, data: bytes) -> Document:
+    doc.sha256 = hashlib.sha256(data).hexdigest()
+    return doc
 
 
 def _check_size(source: str, size: int, max_bytes: int) -> None:
@@ -81,28 +90,58 @@ def _finish(source: str, fmt: str, text: str, encoding: str | None = None, note:
 def _decode(source: str, data: bytes) -> tuple[str, str | None, str | None]:
     if not data.strip():
         raise DocumentError("document is empty (no text to summarize)", path=source, hint="check the file")
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    bom16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not bom16 and (b"\x00" in data[:8192] or _control_ratio(data[:65536]) > 0.01):
         raise DocumentError("binary file, not text", path=source,
                             hint="pass a text, Markdown, HTML, PDF or DOCX file")
     try:
         return data.decode("utf-8-sig"), "utf-8", None
     except UnicodeDecodeError:
         pass
-    bad = _invalid_utf8_ratio(data)
-    if bad < 0.01:  # mostly UTF-8 with a few broken bytes: keep the text, say so
-        return data.decode("utf-8", errors="replace"), "utf-8", "invalid UTF-8 bytes replaced by U+FFFD"
+    if not bom16:
+        lenient = data.decode("utf-8", errors="replace")
+        bad = lenient.count("\ufffd")
+        good = sum(1 for ch in lenient if ord(ch) > 127) - bad
+        if good >= bad:  # real UTF-8 with a few broken bytes (truncated copy...): keep it, say so
+            return lenient, "utf-8", f"{bad} invalid UTF-8 byte(s) replaced by U+FFFD"
+        legacy = _legacy_french(data)
+        if legacy is not None:
+            return legacy
     from charset_normalizer import from_bytes
 
     best = from_bytes(data, cp_isolation=["cp1252", "latin_1", "iso8859_15", "mac_roman", "utf_16", "cp850"]).best()
-    if best is None or best.chaos > 0.3:
+    if best is None or best.chaos > 0.3 or _letter_ratio(str(best)) < 0.5:
         raise DocumentError("cannot detect the text encoding (binary or corrupt file?)", path=source,
                             hint="convert the file to UTF-8")
     return str(best), best.encoding, None
 
 
-def _invalid_utf8_ratio(data: bytes) -> float:
-    decoded = data.decode("utf-8", errors="replace")
-    return decoded.count("\ufffd") / max(1, len(decoded))
+# Non-ASCII characters expected in French text; a cp1252 decoding made mostly of them is
+# taken before the generic detector, which misreads short French texts as mac_roman.
+_FRENCH = set("àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ’‘“”«»…–—€°\xa0·•")
+_CONTROLS = bytes(c for c in range(32) if c not in (9, 10, 12, 13, 27))
+
+
+def _control_ratio(data: bytes) -> float:
+    return sum(data.count(c) for c in _CONTROLS) / max(1, len(data))
+
+
+def _letter_ratio(text: str) -> float:
+    visible = [ch for ch in text if not ch.isspace()]
+    return sum(ch.isalpha() for ch in visible) / max(1, len(visible))
+
+
+def _legacy_french(data: bytes) -> tuple[str, str | None, str | None] | None:
+    """Latin-1 / Windows-1252 French files (the legacy encodings of French archives)."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    high = [ch for ch in text if ord(ch) > 127]
+    if sum(ch in _FRENCH for ch in high) < 0.9 * len(high) or _letter_ratio(text) < 0.5:
+        return None
+    # Bytes 0x80-0x9F are control codes in latin-1 but letters/quotes in cp1252.
+    return text, "cp1252" if any(0x80 <= b <= 0x9F for b in data) else "latin-1", None
 
 
 def _read_text(source: str, data: bytes) -> Document:

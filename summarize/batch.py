@@ -1,0 +1,352 @@
+"""The batch job: summarize a corpus unattended, resumably, one isolated failure at a time.
+
+Crash safety rests on ordering, not on cleanup code (SIGKILL runs none):
+1. the summary is committed to the SQLite cache (one transaction, WAL) inside Summarizer;
+2. its Markdown file is written to a temp file and renamed over the final name;
+3. one JSON line is appended to manifest.jsonl and fsync'ed.
+A kill between any two steps loses nothing: the rerun finds the summary in the cache
+(keyed by content), rewrites 2 and 3, and computes only the documents never finished.
+A kill inside step 3 can leave a partial last line; the next run truncates it first.
+When the run ends the manifest is rewritten atomically with exactly one row per document.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import paths
+from .corpus import Item, discover
+from .errors import DocumentError, ModelError, SummarizeError, UsageError
+from .leases import Leases
+from .readers import DEFAULT_MAX_BYTES, read_document
+from .sobriety import Meter, Report
+from .summarizer import Summarizer
+
+MANIFEST = "manifest.jsonl"
+REPORT = "sobriety.json"
+CRASH_ENV = "SUMMARIZE_CRASH_AT"  # fault injection for the crash tests: "point:n"
+DEFERRED = object()  # another process holds this document's lease: come back to it later
+
+
+@dataclass
+class BatchOptions:
+    out: str
+    model: str | None = None
+    length: str = "medium"
+    cache_dir: str | None = None
+    use_cache: bool = True
+    ctx: int | None = None
+    threads: int | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    watts: float | None = None
+    synthese: bool = False
+    verbose: bool = False
+
+
+@dataclass
+class BatchResult:
+    rows: list[dict[str, Any]]
+    report: Report
+    out: Path
+    synthesis: Path | None = None
+    interrupted: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if self.interrupted else (1 if self.counts.get("error") else 0)
+
+
+class Observer:
+    """Progress hooks; the CLI's rich view overrides them. All are no-ops here."""
+
+    def start(self, items: list[Item]) -> None: ...
+    def doc_start(self, index: int, item: Item) -> None: ...
+    def stage(self, stage: str, done: int, total: int) -> None: ...
+    def doc_done(self, index: int, item: Item, row: dict[str, Any]) -> None: ...
+    def synth_start(self, count: int) -> None: ...
+
+
+def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer | None = None) -> BatchResult:
+    observer = observer or Observer()
+    meter = Meter(options.watts)  # first, so the sobriety report counts start-up too
+    out = Path(options.out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder ({exc.strerror or exc})", path=str(out)) from None
+    exclude = [out] + ([paths.cache_dir(options.cache_dir)] if options.use_cache else [])
+    items = discover(inputs, exclude=exclude)
+    if not items:
+        raise UsageError("no documents found", hint="pass files, folders or quoted globs like 'docs/**/*.pdf'")
+    summarizer = Summarizer(options.model, length=options.length, cache_dir=options.cache_dir,
+                            use_cache=options.use_cache, ctx=options.ctx, threads=options.threads,
+                            verbose=options.verbose, max_bytes=options.max_bytes)
+    _remove_stale_temps(out)
+    manifest = out / MANIFEST
+    repair_journal(manifest)
+    leases = Leases(summarizer.cache.dir / "leases") if options.use_cache else None
+    job = _Job(summarizer, out, manifest, leases, meter, observer)
+    observer.start(items)
+    rows: dict[int, dict[str, Any]] = {}
+    interrupted, synthesis = False, None
+    try:
+        pending = list(enumerate(items))
+        for wait in (False, True):  # second pass: documents another process was busy with
+            deferred = []
+            for index, item in pending:
+                row = job.process(index, item, wait=wait)
+                if row is DEFERRED:
+                    deferred.append((index, item))
+                else:
+                    rows[index] = row
+            pending = deferred
+        ordered = [rows[i] for i in sorted(rows)]
+        if options.synthese:
+            from .synthesis import write_synthesis
+
+            done = [r for r in ordered if r["status"] != "error"]
+            observer.synth_start(len(done))
+            synthesis, spent = write_synthesis(out, done, summarizer)
+            meter.add_tokens(*spent)
+        _atomic_write(manifest, "".join(_line(r) for r in ordered).encode("utf-8"))
+    except KeyboardInterrupt:
+        interrupted = True  # the journal already holds every finished document
+    finally:
+        summarizer.close()
+    report = meter.report(interrupted=interrupted)
+    ordered = [rows[i] for i in sorted(rows)]
+    counts = {s: sum(r["status"] == s for r in ordered) for s in ("ok", "cached", "error")}
+    _atomic_write(out / REPORT, json.dumps({**report.as_dict(), "model": summarizer.ref.name,
+                                            "length": options.length}, indent=2).encode("utf-8"))
+    return BatchResult(ordered, report, out, synthesis, interrupted, counts)
+
+
+class _Job:
+    def __init__(self, summarizer: Summarizer, out: Path, manifest: Path, leases: Leases | None, meter: Meter,
+                 observer: Observer) -> None:
+        self.s, self.out, self.manifest, self.leases = summarizer, out, manifest, leases
+        self.meter, self.observer = meter, observer
+        self.model_worked = False  # a model error before any success means the model itself is broken
+
+    def process(self, index: int, item: Item, *, wait: bool) -> Any:
+        started = time.perf_counter()
+        self.observer.doc_start(index, item)
+        row = _base_row(item, self.s)
+        try:
+            if item.error:
+                raise DocumentError(item.error, path=item.path)
+            doc = read_document(item.path, max_bytes=self.s.max_bytes)
+            row.update(sha256=doc.sha256, format=doc.format, encoding=doc.encoding, note=doc.note)
+            key = self.s._key("document", doc.text, self.s.length)  # the Summarizer's own cache key
+            lease = None
+            if self.leases is not None and self.s.cache.get(key) is None:
+                lease = self.leases.acquire(key, block=wait)
+                if lease is None:
+                    return DEFERRED
+            try:
+                result = self.s.summarize_text(doc.text, source=item.path, progress=self.observer.stage)
+            finally:
+                if lease is not None:
+                    lease.release()
+        except Exception as exc:  # noqa: BLE001 - failure isolation: one bad document never stops the batch
+            if _fatal(exc, self.model_worked):
+                raise
+            row.update(status="error", error=_one_line(exc), run_seconds=round(time.perf_counter() - started, 3))
+            row["sha256"] = row["sha256"] or _safe_sha256(item.path, self.s.max_bytes)
+            self.meter.add_error()
+            self._drop_output(item)
+            self._finish(index, item, row)
+            return row
+        self.model_worked = self.model_worked or not result.cache_hit
+        row.update(status="cached" if result.cache_hit else "ok", cache_hit=result.cache_hit,
+                   summary=result.summary, text_sha256=result.doc_sha256, method=result.method,
+                   guard_failures=result.guard_failures, run_seconds=round(time.perf_counter() - started, 3),
+                   tokens_in=result.tokens_in, tokens_out=result.tokens_out, seconds=round(result.seconds, 3))
+        if result.cache_hit:
+            # Record what producing this summary cost the first time: the manifest and the
+            # Markdown stay identical whichever run (or process) computed it.
+            hit = self.s.cache.get(key)
+            meta = hit.meta if hit is not None else {}
+            row.update(tokens_in=int(meta.get("tokens_in", 0)), tokens_out=int(meta.get("tokens_out", 0)),
+                       seconds=round(float(meta.get("seconds", 0.0)), 3))
+            self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"])
+        else:
+            self.meter.add_computed(result.tokens_in, result.tokens_out)
+        _crashpoint("after-cache")
+        _write_if_changed(self.out / item.output, render_markdown(row).encode("utf-8"))
+        self._finish(index, item, row)
+        return row
+
+    def _finish(self, index: int, item: Item, row: dict[str, Any]) -> None:
+        append_row(self.manifest, row)
+        self.observer.doc_done(index, item, row)
+
+    def _drop_output(self, item: Item) -> None:
+        # A document that now fails must not leave last run's summary looking current.
+        try:
+            (self.out / item.output).unlink()
+        except OSError:
+            pass
+
+
+def _base_row(item: Item, s: Summarizer) -> dict[str, Any]:
+    return {"path": item.path, "output": item.output, "sha256": None, "text_sha256": None, "format": None,
+            "encoding": None, "status": "error", "cache_hit": False, "summary": None, "model": s.ref.name,
+            "prompt_version": s.prompts.cache_id, "length": s.length, "method": None, "tokens_in": 0,
+            "tokens_out": 0, "seconds": 0.0, "run_seconds": 0.0, "guard_failures": [], "note": None,
+            "error": None}
+
+
+def _fatal(exc: Exception, model_worked: bool) -> bool:
+    """Errors every document would hit the same way: stop at once instead of failing N times."""
+    if isinstance(exc, ModelError):
+        return not model_worked  # the model never ran in this process: it cannot load
+    return isinstance(exc, UsageError) and not isinstance(exc, DocumentError)  # e.g. a bad --ctx
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, SummarizeError) else f"internal error: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def _safe_sha256(path: str, limit: int) -> str | None:
+    """Hash of a file that failed to read, when that is cheap and safe (regular, not huge)."""
+    import hashlib
+    import stat as stat_mod
+
+    try:
+        st = os.stat(path)
+        if not stat_mod.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read(limit + 1)).hexdigest()
+    except OSError:
+        return None
+
+
+# -- outputs -----------------------------------------------------------------
+
+def render_markdown(row: dict[str, Any]) -> str:
+    """Summary plus a metadata header. No run-specific values, so reruns rewrite nothing."""
+    keys = ("path", "sha256", "format", "model", "prompt_version", "length", "method", "tokens_in", "tokens_out",
+            "seconds")
+    header = "\n".join(f"{k if k != 'path' else 'source'}: {json.dumps(row[k], ensure_ascii=False)}" for k in keys)
+    title = os.path.basename(row["path"]) or row["path"]
+    return f"---\n{header}\n---\n\n# {title}\n\n{row['summary']}\n"
+
+
+def _line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def append_row(manifest: Path, row: dict[str, Any]) -> None:
+    data = _line(row).encode("utf-8")
+    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if _crash_due("mid-manifest"):
+            os.write(fd, data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.write(fd, data)  # one write() of a whole line: concurrent appenders never interleave
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def repair_journal(manifest: Path) -> int:
+    """Cut a partial last line left by a kill mid-append; returns the bytes removed."""
+    try:
+        with open(manifest, "rb+") as fh:
+            data = fh.read()
+            if not data or data.endswith(b"\n"):
+                return 0
+            keep = data.rfind(b"\n") + 1
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+            return len(data) - keep
+    except FileNotFoundError:
+        return 0
+
+
+def read_manifest(manifest: Path) -> list[dict[str, Any]]:
+    """Rows of a manifest, the last one per path winning; unparsable lines are skipped."""
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        lines = manifest.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    for raw in lines:
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("path"), str):
+            rows.pop(row["path"], None)
+            rows[row["path"]] = row
+    return list(rows.values())
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        _crashpoint("mid-output")
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable (power loss), where the OS allows it
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temp files of processes that died (killed mid-write); a live process keeps its own."""
+    for tmp in out.glob(".*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
+_CRASH_COUNTS: dict[str, int] = {}
+
+
+def _crash_due(name: str) -> bool:
+    """True at the n-th pass through ``name`` when $SUMMARIZE_CRASH_AT is "name:n"."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return False
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return False
+    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
+    return _CRASH_COUNTS[name] == int(nth or 1)
+
+
+def _crashpoint(name: str) -> None:
+    if _crash_due(name):
+        os.kill(os.getpid(), signal.SIGKILL)
