@@ -178,7 +178,7 @@ class _Job:
             self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"])
         else:
             self.meter.add_computed(result.tokens_in, result.tokens_out)
-        _crashpoint("after-cache")
+            _crashpoint("after-cache")  # test hook: summary committed, Markdown and manifest not yet
         _write_if_changed(self.out / item.output, render_markdown(row).encode("utf-8"))
         self._finish(index, item, row)
         return row

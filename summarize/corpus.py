@@ -80,7 +80,17 @@ def _walk(root: str, skip: set[str]) -> list[Item]:
     # Stack entries: (folder on disk, its path relative to root, ids of it and its ancestors).
     stack: list[tuple[str, str, frozenset]] = [(root, "", frozenset({root_id}))]
     walked = {root_id}
-    while stack:
+    links: list[tuple[str, str, frozenset]] = []  # folder symlinks, followed after the real tree
+    while stack or links:
+        if not stack:
+            folder, rel, ancestors = links.pop(0)
+            ident = _dir_id(folder)
+            if ident in ancestors:
+                found.append((_key(rel), Item(folder, rel, error="symlink loop (points back to a parent folder)")))
+            elif ident not in walked:  # a second way to a folder already listed adds nothing
+                walked.add(ident)
+                stack.append((folder, rel, ancestors | {ident}))
+            continue
         folder, rel, ancestors = stack.pop()
         try:
             with os.scandir(folder) as it:
@@ -103,11 +113,11 @@ def _walk(root: str, skip: set[str]) -> list[Item]:
                 continue
             if os.path.realpath(child) in skip:
                 continue
+            if entry.is_symlink():
+                links.append((child, child_rel, ancestors))
+                continue
             ident = _dir_id(child)
-            if ident in ancestors:
-                found.append((_key(child_rel), Item(child, child_rel,
-                                                    error="symlink loop (points back to a parent folder)")))
-            elif ident not in walked:  # a second link to a folder already listed adds nothing
+            if ident not in walked:
                 walked.add(ident)
                 stack.append((child, child_rel, ancestors | {ident}))
     found.sort(key=lambda pair: pair[0])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -151,13 +152,32 @@ def _read_text(source: str, data: bytes) -> Document:
 def _read_html(source: str, data: bytes) -> Document:
     import trafilatura  # lazy: heavy import, only for HTML
 
+    from .htmlclean import strip_hidden
+
     html, encoding, _ = _decode(source, data)
+    html = strip_hidden(html)  # hidden text and comments carry prompt injections (issue 7)
     text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True,
                                deduplicate=True) or ""
-    if not text.strip():
+    if not text.strip() or _only_links(html, text):
         raise DocumentError("no article text found in the HTML", path=source,
                             hint="the page may be only navigation or need JavaScript; save its text instead")
     return _finish(source, "html", text, encoding)
+
+
+def _only_links(html: str, text: str) -> bool:
+    """On a page of menus only, the extractor falls back to the link labels: that is no article."""
+    import lxml.html
+
+    try:
+        labels = sorted({" ".join(a.text_content().split()) for a in lxml.html.fromstring(html).iter("a")},
+                        key=len, reverse=True)
+    except (ValueError, TypeError, lxml.etree.LxmlError):
+        return False
+    rest = " ".join(text.split())
+    for label in labels:
+        if label:
+            rest = rest.replace(label, " ")
+    return len(re.findall(r"\w{2,}", rest)) < 3
 
 
 def _read_pdf(source: str, data: bytes) -> Document:
