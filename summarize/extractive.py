@@ -8,6 +8,11 @@ WORDS = {"short": 45, "medium": 90, "long": 180}
 
 
 def lead(text: str, length: str = "medium") -> str:
+    from .injection import NOTHING_TO_SUMMARIZE, without_instructions
+
+    text = without_instructions(text)  # never copy an injected order, even from the lead (issue 7)
+    if not text.strip():
+        return NOTHING_TO_SUMMARIZE
     target = WORDS.get(length, 90)
     out: list[str] = []
     start = 0

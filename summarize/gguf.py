@@ -25,6 +25,8 @@ _TYPE_SIZES = {
     29: (256, 56), 30: (1, 2), 34: (256, 54), 35: (256, 66), 39: (32, 17),
 }
 _MAX_COUNT = 1 << 32  # guards against garbage lengths in corrupted headers
+_MAX_DEPTH = 4  # arrays of arrays: real files nest at most twice; garbage could recurse forever
+_MAX_ALIGN = 1 << 20
 
 
 @dataclass
@@ -89,22 +91,24 @@ class _Reader:
             return None
         return self.take(n).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int, keep: bool = True) -> Any:
+    def value(self, vtype: int, keep: bool = True, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.scalar(_SCALARS[vtype])
         if vtype == _STRING:
             return self.string(keep)
         if vtype == _ARRAY:
             itype, count = self.scalar("<I"), self.scalar("<Q")
-            if count > _MAX_COUNT:
-                raise self._fail("impossible array length")
+            if count > _MAX_COUNT or depth >= _MAX_DEPTH:
+                raise self._fail("impossible array length or nesting")
             if itype in _SCALARS:  # fixed-size items: skip in one step
                 width = struct.calcsize(_SCALARS[itype])
+                if width * count > len(self.buf) - self.pos:  # before building a list that big
+                    raise self._fail("file ends inside the header")
                 if not keep:
                     self.take(width * count)
                     return None
                 return [self.scalar(_SCALARS[itype]) for _ in range(count)]
-            items = [self.value(itype, keep) for _ in range(count)]
+            items = [self.value(itype, keep, depth + 1) for _ in range(count)]
             return items if keep else None
         raise self._fail(f"unknown metadata type {vtype}")
 
@@ -148,6 +152,10 @@ def _parse(r: _Reader, size: int, check_size: bool) -> GGUFInfo:
         value = r.value(vtype, keep)
         if keep:
             info.metadata[key] = value
+    _check_types(r, info)
+    align = info.metadata.get("general.alignment", 32)
+    if isinstance(align, bool) or not isinstance(align, int) or not 0 < align <= _MAX_ALIGN:
+        raise r._fail(f"impossible alignment {align!r}")
     end = 0
     for _ in range(n_tensors):
         r.string(keep=False)
@@ -158,9 +166,10 @@ def _parse(r: _Reader, size: int, check_size: bool) -> GGUFInfo:
         for _ in range(n_dims):
             n_elems *= r.scalar("<Q")
         ttype, offset = r.scalar("<I"), r.scalar("<Q")
+        if offset % align:
+            raise r._fail("misaligned tensor data")
         block, nbytes = _TYPE_SIZES.get(ttype, (1, 0))
         end = max(end, offset + (n_elems // block) * nbytes)
-    align = int(info.metadata.get("general.alignment", 32)) or 32
     data_start = (r.pos + align - 1) // align * align
     if check_size and data_start + end > size:
         raise ModelError(
@@ -168,3 +177,15 @@ def _parse(r: _Reader, size: int, check_size: bool) -> GGUFInfo:
             path=r.path, hint="the download was interrupted; download the model again",
         )
     return info
+
+
+def _check_types(r: _Reader, info: GGUFInfo) -> None:
+    """Metadata summarize relies on must have the type the spec gives it (else: garbage)."""
+    expected: dict[str, tuple[type, ...]] = {
+        "general.architecture": (str,), "general.name": (str,), "tokenizer.chat_template": (str,),
+        "general.alignment": (int,), f"{info.architecture}.context_length": (int,),
+    }
+    for key, types in expected.items():
+        value = info.metadata.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise r._fail(f"metadata {key} has the wrong type")

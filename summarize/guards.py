@@ -111,4 +111,7 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(TOO_LONG)
     if invented_numbers(text, source):
         failures.append(NUMBERS)
+    from .injection import check as obeys_document  # follows orders found in the document (issue 7)
+
+    failures += obeys_document(text, source, template=template)
     return failures

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from . import extractive, guards, models, paths, prompts as prompt_data
+from . import extractive, guards, injection, models, paths, prompts as prompt_data
 from .backend import Backend, GenSettings, OnText
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, UsageError
@@ -168,6 +168,9 @@ class Summarizer:
         max_words = int(self.prompts.max_tokens(length) * 1.2)
         method, failures, summary = "model", [], ""
         for attempt, overrides in enumerate(({}, RETRY)):
+            if attempt and "injection" in failures:  # it obeyed the document: retry without the orders
+                prompt = self.prompts.render(stage, injection.without_instructions(content), chat=chat,
+                                             length=length, part=part, parts=parts)
             gen = self.backend.generate(prompt, self.settings(length, **overrides),
                                         on_text=on_text if attempt == 0 else None)
             result.tokens_in += gen.tokens_in

@@ -46,7 +46,9 @@ class PromptSet:
 
     def render(self, stage: Stage, document: str, *, chat: bool, length: str = "medium",
                part: int = 1, parts: int = 1) -> Prompt:
-        fields = {"document": document, "consigne": self._length(length)["consigne"],
+        from ..injection import defuse  # the document cannot close its fence or forge control tokens
+
+        fields = {"document": defuse(document), "consigne": self._length(length)["consigne"],
                   "part": part, "parts": parts}
         if chat:
             section = self.data["chat"]
