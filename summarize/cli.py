@@ -42,6 +42,8 @@ class Format(str, Enum):
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
+MaxTokensOpt = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens "
+                            "(default 1000000; env SUMMARIZE_MAX_TOKENS).")
 
 
 def _fail(err: BaseException, verbose: bool) -> None:
@@ -71,6 +73,7 @@ def run(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the chunk plan without loading the weights."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
+    max_tokens: Optional[int] = MaxTokensOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     from .output import StageProgress, StreamPrinter
@@ -80,7 +83,7 @@ def run(
     try:
         doc = read_document(file, max_bytes=max_bytes)
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
-                                threads=threads, verbose=verbose, max_bytes=max_bytes)
+                                threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens)
         if dry_run:
             plan = summarizer.plan(doc.text)
             typer.echo(json.dumps(plan.as_dict(), indent=2) if fmt is Format.json else _plan_text(plan))

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from .backend import Backend
 from .chunking import Chunk, chunk_text
-from .errors import UsageError
+from .errors import DocumentError, UsageError
 from .prompts import PromptSet
 
 AUTO_CTX = 4096  # small models summarize better from a few thousand tokens; --ctx raises it
@@ -46,9 +46,12 @@ def choose_ctx(backend: Backend, requested: int | None) -> int:
 
 
 def make_plan(text: str, backend: Backend, prompts: PromptSet, *, length: str, map_length: str,
-              chat: bool, ctx: int | None) -> Plan:
+              chat: bool, ctx: int | None, max_tokens: int | None = None, source: str | None = None) -> Plan:
     n_ctx_cap = choose_ctx(backend, ctx)
     doc_tokens = backend.count_text(text)
+    if max_tokens is not None and doc_tokens > max_tokens:  # before chunking: bounded work per document
+        raise DocumentError(f"document too long ({doc_tokens} tokens > limit {max_tokens})", path=source,
+                            hint="split it, or raise the limit with --max-tokens")
     single_need = overhead(backend, prompts, "single", length, chat) + doc_tokens + prompts.max_tokens(length)
     if single_need <= n_ctx_cap:
         # Context sized to the document, not to a fixed default.

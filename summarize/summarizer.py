@@ -12,6 +12,7 @@ from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, UsageError
 from .planner import Plan, group_for_reduce, make_plan
 from .readers import DEFAULT_MAX_BYTES, read_document
+from .limits import resolve_max_tokens
 from .text import normalize, sha256_text
 from .typography import french_typography
 
@@ -46,11 +47,12 @@ class Summarizer:
     def __init__(self, model: str | None = None, *, length: str = "medium", cache_dir: str | None = None,
                  use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
                  verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
-                 backend: Backend | None = None) -> None:
+                 backend: Backend | None = None, max_tokens: int | None = None) -> None:
         if length not in prompt_data.LENGTHS:
             raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
         self.ref = models.resolve(model)
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
+        self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
         self.prompts = prompt_data.load(prompts)
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
@@ -107,7 +109,7 @@ class Summarizer:
             return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
                           **base, **meta)
         result = Result(summary="", **base)
-        plan = self.plan(text)
+        plan = self.plan(text, source)
         result.plan = plan.as_dict()
         if plan.single:
             summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
@@ -119,9 +121,9 @@ class Summarizer:
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
 
-    def plan(self, text: str) -> Plan:
+    def plan(self, text: str, source: str | None = None) -> Plan:
         return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,
-                         chat=self.chat, ctx=self.ctx)
+                         chat=self.chat, ctx=self.ctx, max_tokens=self.max_tokens, source=source)
 
     # -- stages ----------------------------------------------------------------
     def _map_reduce(self, result: Result, plan: Plan, text: str, on_text: OnText | None,
