@@ -48,7 +48,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def make_key(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")  # total on any str
+    return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass

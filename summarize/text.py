@@ -7,6 +7,7 @@ import unicodedata
 
 _SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
 _BLANKS = re.compile(r"\n{3,}")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def normalize(text: str) -> str:
@@ -17,12 +18,13 @@ def normalize(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\ufeff", "").replace("\x00", "")
+    text = _SURROGATES.sub("\ufffd", text)  # lone surrogates (library callers) cannot be encoded (issue 7)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def sha256_file(path: str, block: int = 1 << 20) -> str:
