@@ -211,7 +211,9 @@ def _norm(text: str) -> str:
 
 
 def _stems(text: str) -> set[str]:
-    return {w[:6] for w in _norm(text).split() if len(w) >= 4 and w not in _STOP}
+    """Content words cut to 6 letters (« démissionné » ~ « démission »); numbers kept whole."""
+    return {w if w.isdigit() else w[:6] for w in _norm(text).split()
+            if (len(w) >= 4 and w not in _STOP) or w.isdigit()}
 
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
@@ -239,7 +241,9 @@ def obeys(summary: str, source: str, *, template: str = "") -> list[str]:
             if not p or p in clean_norm:
                 continue  # the document itself says it: a faithful summary may too
             own = _stems(payload) - clean_stems
-            if (len(p) >= 3 and f" {p} " in f" {said} ") or (own and len(own & said_stems) >= max(1, 0.5 * len(own))):
+            shared = own & said_stems
+            if (len(p) >= 3 and f" {p} " in f" {said} ") or (own and len(shared) >= max(1, 0.5 * len(own))) \
+                    or any(w.isdigit() for w in shared):  # a figure found only in the order
                 reasons.append(f"writes what the document demanded: {payload[:60]!r}")
         own = _stems(ins.text) - clean_stems
         if len(own) >= 3 and len(own & said_stems) >= 0.5 * len(own):

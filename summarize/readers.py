@@ -156,8 +156,9 @@ def _read_html(source: str, data: bytes) -> Document:
 
     html, encoding, _ = _decode(source, data)
     html = strip_hidden(html)  # hidden text and comments carry prompt injections (issue 7)
-    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True,
-                               deduplicate=True) or ""
+    # No deduplicate=True: trafilatura's dedup cache is process-wide, so a page read a third time
+    # (eval, retries, tests) would lose its paragraphs as "duplicates".
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True) or ""
     if not text.strip() or _only_links(html, text):
         raise DocumentError("no article text found in the HTML", path=source,
                             hint="the page may be only navigation or need JavaScript; save its text instead")
