@@ -20,7 +20,7 @@ ABBREVIATIONS = {
     "av", "apr", "j.-c", "art", "al", "vol", "chap", "fig", "env", "min", "max", "cie", "éd", "ed",
     "ibid", "op", "cit", "c.-à-d", "n°", "no", "tél", "etc.,", "mr", "mrs", "vs", "resp", "hab", "km",
 }
-_SENTENCE_END = re.compile(r"[.!?…]+[»\"”’)\]]*\s+(?=[«\"“(\[]?\s*[A-ZÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸ0-9«—–-])")
+_SENTENCE_END = re.compile(r"[.!?…]+(?:\s?[»\"”’)\]])*\s+(?=[«\"“(\[]?\s*[A-ZÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸ0-9«—–-])")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
 _WORD = re.compile(r"\s+")
 # Fill ratio below which a coarser boundary is abandoned for a finer one (avoids tiny chunks).

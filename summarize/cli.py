@@ -82,12 +82,14 @@ def run(
 
     try:
         doc = read_document(file, max_bytes=max_bytes)
+        if dry_run:
+            from .dryrun import dry_run as plan_only
+
+            plan = plan_only(doc.text, model, length=length.value, ctx=ctx)
+            typer.echo(json.dumps(plan, indent=2) if fmt is Format.json else _plan_text(plan))
+            return
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
                                 threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens)
-        if dry_run:
-            plan = summarizer.plan(doc.text)
-            typer.echo(json.dumps(plan.as_dict(), indent=2) if fmt is Format.json else _plan_text(plan))
-            return
         printer = StreamPrinter() if fmt is Format.text else None
         result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=StageProgress())
         if printer is not None:
@@ -98,10 +100,12 @@ def run(
         _fail(err, verbose)
 
 
-def _plan_text(plan) -> str:  # type: ignore[no-untyped-def]
-    lines = [f"context {plan.n_ctx} tokens, document {plan.doc_tokens} tokens, "
-             f"{len(plan.chunks)} chunk(s) of ≤ {plan.budget} tokens"]
-    lines += [f"  chunk {c.index + 1}: {c.tokens} tokens, chars {c.start}-{c.end}" for c in plan.chunks]
+def _plan_text(plan: dict) -> str:
+    lines = [f"model {plan['model']} (tokenizer: {plan['tokenizer']}), context {plan['n_ctx']} tokens, "
+             f"document {plan['doc_tokens']} tokens, {len(plan['chunks'])} chunk(s) of ≤ {plan['chunk_budget']} tokens"]
+    lines += [f"  chunk {c['index'] + 1}: {c['tokens']} tokens, chars {c['start']}-{c['end']}" for c in plan["chunks"]]
+    lines.append(f"about {plan['prompt_tokens']} prompt tokens, ≤ {plan['max_output_tokens']} generated, "
+                 f"estimated {plan['estimated_seconds']} s on CPU")
     return "\n".join(lines)
 
 
@@ -214,6 +218,30 @@ def synth(
     except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
         _fail(err, False)
     typer.echo(str(path))
+
+
+@app.command("eval", help="Score summaries of a JSONL set of {id, document, reference} with ROUGE (paper and Unicode scorers).")
+def eval_cmd(
+    data: str = typer.Argument(..., help="JSONL file, e.g. shared/eval/orangesum/dev.jsonl."),
+    model: Optional[str] = ModelOpt,
+    length: Length = typer.Option(Length.short, "--length", "-l", help="Summary length (news abstracts: short)."),
+    system_field: Optional[str] = typer.Option(None, "--system-field", help="Score this field of each line instead of running a model."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write one JSON line per document (summary, method, scores) here."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    use_cache: bool = typer.Option(False, "--cache", help="Read and write the summary cache (off: timings are real)."),
+    cache_dir: Optional[str] = CacheDirOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    from .evaluate import run_cli_eval
+
+    try:
+        typer.echo(run_cli_eval(data, model=model, length=length.value, system_field=system_field, limit=limit,
+                                as_json=as_json, output=output, threads=threads, use_cache=use_cache,
+                                cache_dir=cache_dir))
+    except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
+        _fail(err, verbose)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -55,7 +55,7 @@ class PromptSet:
             return Prompt(messages=(("system", section["system"]),
                                     ("user", section[stage].format(**fields))))
         section = self.data["base"]
-        stop = tuple(section.get("stop", ("\n\n", "<<<", "Document :")))
+        stop = tuple(section.get("stop", ("\n\n", "<<<", ">>>", "Document :")))
         return Prompt(text=section[stage].format(**fields), stop=stop)
 
 

@@ -1,0 +1,110 @@
+"""Long documents (issue 3): map-reduce over every chunk, chunk-level cache, no silent cut."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from summarize import Summarizer
+from summarize.errors import UsageError
+
+from .conftest import LONG_SEED, SEEDS
+
+PARAGRAPHS = [p for p in (SEEDS / "003_61fb5dab3432a646.txt").read_text(encoding="utf-8").split("\n") if p.strip()]
+
+
+class Recording:
+    """Wraps the real backend and records each generation's prompt and output."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.n_ctx_train, self.has_chat_template = inner.n_ctx_train, inner.has_chat_template
+
+    def count_prompt(self, prompt):
+        return self.inner.count_prompt(prompt)
+
+    def count_text(self, text):
+        return self.inner.count_text(text)
+
+    def generate(self, prompt, settings, on_text=None):
+        gen = self.inner.generate(prompt, settings, on_text)
+        self.calls.append((prompt.text or prompt.messages[-1][1], gen.text))
+        return gen
+
+    def close(self):
+        pass
+
+
+def _summarizer(cache_dir, backend, model="gemma3-270m", ctx=768):
+    return Summarizer(model, length="short", cache_dir=str(cache_dir), ctx=ctx, backend=backend)
+
+
+@pytest.mark.slow
+def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_dir, gemma_backend):
+    text = "\n\n".join(PARAGRAPHS)
+    before = Recording(gemma_backend)
+    first = _summarizer(cache_dir, before).summarize_text(text, source="doc")
+    maps = [s for s in first.stages if s["stage"] == "map"]
+    assert len(maps) >= 3 and not any(s["cache_hit"] for s in first.stages)
+
+    edited = text.replace(PARAGRAPHS[0], "Dans un entretien, " + PARAGRAPHS[0])
+    after = Recording(gemma_backend)
+    second = _summarizer(cache_dir, after).summarize_text(edited, source="doc")
+    assert [s["cache_hit"] for s in second.stages if s["stage"] == "map"] == [False] + [True] * (len(maps) - 1)
+    reduce = [s for s in second.stages if s["stage"] == "reduce"]
+    assert len(reduce) == 1 and reduce[0]["cache_hit"] is False  # its input (map 1's summary) changed
+    # Only chunk 1 and the reduce went to the model (a guard retry may repeat one of them).
+    assert 2 <= len(after.calls) <= 4
+    assert all("partie 2 sur" not in p.lower() for p, _ in after.calls)
+    assert after.calls[0][1] != before.calls[0][1]
+    assert second.summary and not second.cache_hit
+
+
+@pytest.mark.slow
+def test_fact_in_the_last_chunk_reaches_a_map_summary(cache_dir, gemma_backend):
+    filler = "\n\n".join(PARAGRAPHS)
+    planted = "La fondation Zéphyrine a été créée à Tombouctou en 2024. Elle finance des bibliothèques au Mali."
+    text = f"{filler}\n\n{planted}"
+    recorder = Recording(gemma_backend)
+    result = _summarizer(cache_dir, recorder).summarize_text(text, source="doc")
+    n = len([s for s in result.stages if s["stage"] == "map"])
+    assert n >= 3
+    first = [p for p, _ in recorder.calls if f"partie 1 sur {n}" in p.lower()]
+    last = [(p, out) for p, out in recorder.calls if f"partie {n} sur {n}" in p.lower()]
+    assert first and last and planted not in first[0]
+    assert all(planted in p for p, _ in last)
+    assert any("Tombouctou" in out or "Zéphyrine" in out for _, out in last)
+    assert result.plan["chunks"][-1]["end"] == len(text)
+
+
+def test_ctx_outside_the_trained_context_is_refused(cache_dir, smollm_backend):
+    s = Summarizer("smollm2-135m", cache_dir=str(cache_dir), ctx=100_000, backend=Recording(smollm_backend))
+    with pytest.raises(UsageError, match="trained context"):
+        s.plan("Un texte.")
+
+
+def test_backend_refuses_a_prompt_longer_than_the_trained_context(smollm_backend):
+    from summarize.backend import GenSettings
+    from summarize.errors import ModelError
+    from summarize.prompts import Prompt
+
+    huge = Prompt(text="mot " * 9000)
+    with pytest.raises(ModelError, match="exceeds the model's trained context"):
+        smollm_backend.generate(huge, GenSettings(max_tokens=16))
+
+
+def test_dry_run_plans_the_long_seed_without_loading_weights(cli):
+    proc = cli(str(LONG_SEED), "--dry-run", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["tokenizer"] == "model" and len(plan["chunks"]) >= 4
+    assert sum(c["tokens"] for c in plan["chunks"]) >= plan["doc_tokens"] * 0.98
+    assert all(c["tokens"] <= plan["chunk_budget"] for c in plan["chunks"])
+    assert plan["chunks"][-1]["end"] > 50_000 and plan["estimated_seconds"] > 0
+
+
+def test_dry_run_without_the_model_file_uses_tiktoken(cli):
+    proc = cli(str(LONG_SEED), "--dry-run", "--format", "json", "--model", "mistral-7b")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["tokenizer"].startswith("tiktoken") and len(plan["chunks"]) >= 4
