@@ -91,7 +91,8 @@ def run(
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
                                 threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens)
         printer = StreamPrinter() if fmt is Format.text else None
-        result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=StageProgress())
+        progress = StageProgress(lambda: summarizer.tokens_processed)
+        result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=progress)
         if printer is not None:
             printer.finish(result.summary)
         else:

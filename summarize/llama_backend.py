@@ -45,6 +45,30 @@ def _quiet(enabled: bool):
         os.close(saved)
 
 
+_LOG_CALLBACK: Any = None
+_LOG_VERBOSE = [False]
+
+
+def _route_logs(verbose: bool) -> None:
+    """llama-cpp-python prints some llama.cpp messages (level NONE) even when not verbose;
+    route every log line through one callback that is silent unless --verbose."""
+    global _LOG_CALLBACK
+    import ctypes
+    import sys
+
+    import llama_cpp
+
+    _LOG_VERBOSE[0] = verbose
+    if _LOG_CALLBACK is None:
+        @llama_cpp.llama_log_callback
+        def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            if _LOG_VERBOSE[0]:
+                print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
+
+        _LOG_CALLBACK = _callback  # keep a reference: C holds only the pointer
+        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+
+
 class LlamaCppBackend:
     def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
                  verbose: bool = False) -> None:
@@ -64,6 +88,7 @@ class LlamaCppBackend:
     def _load(self, **kwargs: Any) -> Any:
         import llama_cpp  # lazy: `summarize --help` and cache hits never import it
 
+        _route_logs(self.verbose)
         start = time.perf_counter()
         try:
             with _quiet(not self.verbose):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import TextIO
+import time
+from typing import Callable, TextIO
 
 
 class StreamPrinter:
@@ -36,14 +37,21 @@ class StreamPrinter:
 
 
 class StageProgress:
-    """One status line on stderr for long documents (chunk i/n, elapsed)."""
+    """One status line on stderr for long documents: chunk i/n, tokens/s, time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: Callable[[], int] | None = None) -> None:
         self.enabled = sys.stderr.isatty()
+        self.tokens = tokens
+        self.start = time.perf_counter()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\r\x1b[K{stage} {done}/{total}")
-            if done == total:
-                sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        line = f"{stage} {done}/{total} · {elapsed:.0f} s"
+        if self.tokens is not None and elapsed > 0:
+            line += f" · {self.tokens() / elapsed:.0f} tok/s"
+        if 0 < done < total:
+            line += f" · ~{elapsed / done * (total - done):.0f} s left"
+        sys.stderr.write(f"\r\x1b[K{line}" if done < total else "\r\x1b[K")
+        sys.stderr.flush()
