@@ -57,6 +57,7 @@ class Summarizer:
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
         self._model_sha: str | None = None
+        self.tokens_processed = 0
 
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
@@ -177,6 +178,7 @@ class Summarizer:
                                         on_text=on_text if attempt == 0 else None)
             result.tokens_in += gen.tokens_in
             result.tokens_out += gen.tokens_out
+            self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
             summary = guards.clean(gen.text, truncated=gen.finish == "length")
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
             result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)
