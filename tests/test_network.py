@@ -154,3 +154,19 @@ def test_kernel_sees_no_socket_during_a_real_run(tmp_path):
     assert proc.stdout.strip()
     calls = [line for line in trace.read_text().splitlines() if "(" in line and "+++" not in line and "---" not in line]
     assert calls == [], calls
+
+
+@pytest.mark.slow
+def test_batch_run_opens_no_network(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "article.html").write_text(ARTICLE, encoding="utf-8")
+    (corpus / "seed.txt").write_text(SHORT_SEED.read_text(encoding="utf-8")[:1500], encoding="utf-8")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really")  # a per-document error on the way
+    proc, data = run_blocked(tmp_path, "batch", str(corpus), "--out", str(tmp_path / "out"), "--length", "short",
+                             "--synthese", "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr  # 1: the broken PDF is reported, the rest summarized
+    report = json.loads(proc.stdout)
+    assert report["counts"]["ok"] == 2 and report["counts"]["error"] == 1, report["counts"]
+    assert "llama_cpp" in data["modules"]
+    assert_no_network(data)
