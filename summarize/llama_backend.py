@@ -24,7 +24,10 @@ def physical_cores() -> int:
     try:
         import psutil
 
-        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+        if hasattr(os, "sched_getaffinity"):  # containers may pin us to fewer CPUs
+            cores = min(cores, len(os.sched_getaffinity(0)))
+        return max(1, cores)
     except Exception:  # pragma: no cover - psutil is a dependency, but never fail on it
         return max(1, os.cpu_count() or 1)
 
@@ -112,9 +115,14 @@ class LlamaCppBackend:
         return self._llm is not None
 
     def ensure_loaded(self, n_ctx: int) -> Any:
-        n_ctx = min(self.n_ctx_train, -(-n_ctx // CTX_STEP) * CTX_STEP)
-        if self._llm is not None and self._llm.n_ctx() >= n_ctx:
-            return self._llm
+        """Context sized to the request, rounded up; when a later request needs more, grow
+        to at least double so a batch of varied documents reloads only a few times."""
+        n_ctx = -(-n_ctx // CTX_STEP) * CTX_STEP
+        if self._llm is not None:
+            if self._llm.n_ctx() >= n_ctx:
+                return self._llm
+            n_ctx = max(n_ctx, 2 * self._llm.n_ctx())
+        n_ctx = min(self.n_ctx_train, n_ctx)
         self.close()
         self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                n_batch=min(self.n_batch, n_ctx), n_ubatch=min(self.n_batch, n_ctx), seed=42)
