@@ -200,11 +200,28 @@ def _read_pdf(source: str, data: bytes) -> Document:
     return _finish(source, "pdf", text)
 
 
+MAX_UNZIPPED = 256 * 1024 * 1024  # a DOCX is a zip: 10 MB can declare gigabytes (zip bomb)
+
+
+def _check_unzipped_size(source: str, data: bytes) -> None:
+    """python-docx loads every part in memory; zipfile never inflates past the declared sizes."""
+    import zipfile
+
+    try:
+        declared = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # not a readable zip: python-docx reports it below
+    if declared > MAX_UNZIPPED:
+        raise DocumentError(f"DOCX expands to {declared / 1e6:.0f} MB (limit {MAX_UNZIPPED / 1e6:.0f} MB)",
+                            path=source, hint="this looks like a zip bomb; open and re-save it, or export its text")
+
+
 def _read_docx(source: str, data: bytes) -> Document:
     import zipfile
 
     import docx
 
+    _check_unzipped_size(source, data)
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -286,3 +286,20 @@ def test_gguf_regressions_found_by_fuzzing(blob):
             read_gguf(path)
     finally:
         os.unlink(path)
+
+
+def test_docx_zip_bomb_is_refused_before_inflating():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        with zf.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"<w:t>a</w:t>" * 100_000
+            for _ in range(300):  # 360 MB declared, ~1 MB on disk
+                member.write(block)
+    assert len(buf.getvalue()) < 5_000_000
+    path = _write(buf.getvalue(), ".docx")
+    try:
+        with pytest.raises(DocumentError, match="zip bomb"):
+            read_document(path)
+    finally:
+        os.unlink(path)
