@@ -1,29 +1,66 @@
-"""Extractive fallback: the document's own opening sentences, used when the model's
-output fails the guards twice. Faithful by construction; recorded as its own method."""
+"""The document's opening sentences, used two ways:
+
+* ``lead``: the extractive fallback, when the model's output fails the guards twice.
+  Faithful by construction; recorded as its own method (``extractive-fallback``).
+* ``opening``: the part of the document a lead-focused prompt shows the model (the
+  "extract-then-rewrite" design of the short single-chunk prompt, see prompts/fr.toml).
+
+Sentences are split with the chunker's French-aware rule, plus one that news text needs:
+sentences glued without a space (« …Mizan Online.Moussavi Majd… », « finale."En tous… »).
+"""
 from __future__ import annotations
+
+import re
 
 from .chunking import sentence_ends
 
 WORDS = {"short": 45, "medium": 90, "long": 180}
+MIN_WORDS = 4  # shorter "sentences" are titles, bylines, dates
+# A period glued to the next sentence: lowercase letter (or closing mark) + . ! ? + capital.
+_GLUED = re.compile(r"(?<=[a-zà-ÿ0-9)»\"”][.!?])(?=[«\"“]?[A-ZÀ-ÖØ-Ý])")
 
 
-def lead(text: str, length: str = "medium") -> str:
-    from .injection import NOTHING_TO_SUMMARIZE, without_instructions
-
-    text = without_instructions(text)  # never copy an injected order, even from the lead (issue 7)
-    if not text.strip():
-        return NOTHING_TO_SUMMARIZE
-    target = WORDS.get(length, 90)
-    out: list[str] = []
-    start = 0
+def sentences(text: str) -> list[str]:
+    """Sentences of the text, whitespace-collapsed, in order."""
+    text = _GLUED.sub(" ", text)
+    out, start = [], 0
     for end in sentence_ends(text) + [len(text)]:
         sentence = " ".join(text[start:end].split())
         start = end
-        if len(sentence.split()) < 4:  # titles, bylines, dates
+        if sentence:
+            out.append(sentence)
+    return out
+
+
+def _take(text: str, target: int) -> list[str]:
+    from .injection import without_instructions
+
+    out: list[str] = []
+    for sentence in sentences(without_instructions(text)):  # never an injected order (issue 7)
+        if len(sentence.split()) < MIN_WORDS:
             continue
         out.append(sentence)
         if sum(len(s.split()) for s in out) >= target:
             break
+    return out
+
+
+def lead(text: str, length: str = "medium") -> str:
+    """Whole opening sentences, at least the length's word target (fallback summary)."""
+    from .injection import NOTHING_TO_SUMMARIZE, without_instructions
+
+    target = WORDS.get(length, 90)
+    out = _take(text, target)
     if not out:
-        out = [" ".join(text.split()[:target])]
+        text = without_instructions(text)  # a document of orders only has nothing to summarize (issue 7)
+        out = [" ".join(text.split()[:target]) or NOTHING_TO_SUMMARIZE]
     return " ".join(out)
+
+
+def opening(text: str, words: int, *, cap: float = 2.0) -> str:
+    """Whole opening sentences until ``words`` words; a first sentence longer than
+    ``cap × words`` is cut at a word boundary (the prompt needs the lead, not all of it)."""
+    out = _take(text, words) or [" ".join(text.split())]
+    joined = " ".join(out).split()
+    limit = int(words * cap)
+    return " ".join(joined[:limit]) + (" …" if len(joined) > limit else "")

@@ -13,15 +13,21 @@ EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS = (
     "empty", "degenerate", "not-french", "echo", "too-long", "invented-number")
 LANGS = ["fr", "en", "es", "it", "de", "pt", "nl", "ca", "ro", "la"]
 
-_LABEL = re.compile(r"^\s*(?:\*\*|#+\s*)?(?:r[ée]sum[ée](?: fid[èe]le)?[^:\n]{0,60}|summary)\s*:?\s*(?:\*\*)?\s*:?\s*",
-                    re.IGNORECASE)
+# A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
+# summary that merely starts with the word « Résumé » keeps its text.
+_LABEL = re.compile(r"^\s*(?:\*\*|#+\s*)?(?:r[ée]sum[ée]|summary)\b[^:\n]{0,60}:\s*(?:\*\*)?\s*", re.IGNORECASE)
+# A proper noun inside a sentence (not its first word): « … dans le massif du Mont-Blanc ».
+_NAME = re.compile(r"(?<=[\w,;:»\"]\s)[A-ZÀ-ÖØ-Ý][\w-]{2,}")
+_STOP = frozenset("""alors aussi autre avec avait avant cette comme dans depuis deux donc elle elles encore entre
+    être fait leur leurs mais même nous pour plus sans selon sont sous tous tout très vers votre vous était ont
+    aux ces des les une qui que quoi dont""".split())
 _NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 def clean(text: str, *, truncated: bool = False) -> str:
     """Strip labels the model adds (« Résumé : ») and an unfinished last sentence."""
-    text = _LABEL.sub("", text.strip(), count=1).strip().strip('"').strip()
+    text = _LABEL.sub("", text.strip(), count=1).strip()
     text = re.sub(r"\s*\n\s*", " ", text)
     if truncated:
         last = max(text.rfind(p) for p in ".!?…")
@@ -71,14 +77,33 @@ def _ngrams(toks: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
 
 
-def is_echo(text: str, prompt_without_document: str, n: int = 5) -> bool:
-    """Copies the instructions or a few-shot example instead of summarizing the document."""
+def borrowed(text: str, template: str, source: str) -> tuple[set[str], set[str]]:
+    """Names and content words of the summary found in the prompt's own text (instructions,
+    few-shot examples) but nowhere in the document: the model mixed an example into it."""
+    src, tpl = set(words(source)), set(words(template))
+    names = {m.lower() for m in _NAME.findall(text)}
+    names = {n for n in names if all(p in tpl and p not in src for p in words(n))}
+    content = {w for w in words(text) if len(w) >= 4 and w not in _STOP and w in tpl and w not in src}
+    return names, content
+
+
+def is_echo(text: str, prompt_without_document: str, n: int = 5, *, source: str | None = None) -> bool:
+    """Copies the instructions or a few-shot example instead of summarizing the document,
+    wholly (a third of its 5-grams are the prompt's) or in part (it borrows an example's
+    names, or several of its words, that the document does not contain)."""
     toks = words(text)
     if len(toks) < n:
         return False
     grams = _ngrams(toks, n)
     template = _ngrams(words(prompt_without_document), n)
-    return len(grams & template) / len(grams) > 0.3
+    if source is not None:
+        template -= _ngrams(words(source), n)  # the document's own phrases are never an echo
+    if len(grams & template) / len(grams) > 0.3:
+        return True
+    if source is None:
+        return False
+    names, content = borrowed(text, prompt_without_document, source)
+    return bool(names) or len(content) >= 3
 
 
 def _norm_number(raw: str) -> str:
@@ -105,7 +130,7 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(DEGENERATE)
     if not is_french(text):
         failures.append(NOT_FRENCH)
-    if is_echo(text, template):
+    if is_echo(text, template, source=source):
         failures.append(ECHO)
     if len(words(text)) > max_words:
         failures.append(TOO_LONG)

@@ -44,19 +44,34 @@ class PromptSet:
             raise ValueError(f"unknown length {length!r}; choose one of {', '.join(LENGTHS)}")
         return self.data["lengths"][length]
 
+    def template_key(self, stage: Stage, *, chat: bool, length: str, retry: bool = False) -> str:
+        """A length may have its own template (``single_short``), and a template its own
+        second-attempt variant (``single_short_retry``); else the stage's."""
+        section = self.data["chat" if chat else "base"]
+        key = f"{stage}_{length}" if f"{stage}_{length}" in section else stage
+        return f"{key}_retry" if retry and f"{key}_retry" in section else key
+
+    def input_of(self, stage: Stage, *, chat: bool, length: str) -> str:
+        """What the model is shown of the document: "document" (all of it) or "lead"."""
+        template = self.data["chat" if chat else "base"][self.template_key(stage, chat=chat, length=length)]
+        return "document" if "{document}" in template else "lead"
+
     def render(self, stage: Stage, document: str, *, chat: bool, length: str = "medium",
-               part: int = 1, parts: int = 1) -> Prompt:
+               part: int = 1, parts: int = 1, retry: bool = False) -> Prompt:
         from ..injection import defuse  # the document cannot close its fence or forge control tokens
 
-        fields = {"document": defuse(document), "consigne": self._length(length)["consigne"],
-                  "part": part, "parts": parts}
+        settings = self._length(length)
+        key = self.template_key(stage, chat=chat, length=length, retry=retry)
+        section = self.data["chat" if chat else "base"]
+        fields = {"document": defuse(document), "consigne": settings["consigne"], "part": part, "parts": parts}
+        if "{lead}" in section[key]:  # extract-then-rewrite: the opening sentences (see fr.toml)
+            from ..extractive import opening
+
+            fields["lead"] = defuse(opening(document, int(settings.get("lead_words", 45)))) if document else ""
         if chat:
-            section = self.data["chat"]
-            return Prompt(messages=(("system", section["system"]),
-                                    ("user", section[stage].format(**fields))))
-        section = self.data["base"]
-        stop = tuple(section.get("stop", ("\n\n", "<<<", ">>>", "Document :")))
-        return Prompt(text=section[stage].format(**fields), stop=stop)
+            return Prompt(messages=(("system", section["system"]), ("user", section[key].format(**fields))))
+        stop = tuple(section.get(f"stop_{key}", section.get("stop", ("\n\n", "<<<", ">>>", "Document :"))))
+        return Prompt(text=section[key].format(**fields), stop=stop)
 
 
 @lru_cache(maxsize=4)
