@@ -70,11 +70,13 @@ _PATTERNS = [
     r"dear)\s*" + _AI + r"\b",
     r"\b" + _AI + r"\s*[,:]\s*" + _DEMAND + r"\b",  # vocative: « IA, écris … », « Assistant : ajoute … »
     r"\b" + _AI + r"\s+(?:qui|that|which)\s+(?:lis|lit|lira|r[ée]sumes?|r[ée]sumera|traites?|analyses?|reads?|"
-    r"summari[sz]es?|process(?:es)?)\b",
+    r"summari[sz]es?|process(?:es)?)\s+(?:ce|cet|cette|ces|this|these)\b",  # « l'IA qui lit ce texte »
     # about the output being produced: « Dans ton résumé, écris … », « Ne résume pas ce texte »
-    r"\b(?:(?:ton|ta|votre|your|le|the) (?:r[ée]sum[ée]|synth[èe]se|summary)|(?:ta|tes|your) (?:r[ée]ponses?|sortie)|"
+    r"\b(?:(?:ton|ta|your) (?:r[ée]sum[ée]|synth[èe]se|summary)|(?:ta|tes|your) (?:r[ée]ponses?|sortie)|"
     r"your (?:output|answer|response))\b[^.!?\n]{0,40}\b(?:doit|devra|must|should|" + _DEMAND + r")\b",
-    r"\b(?:dans|à la fin de|au début de|en t[êe]te de|in|at the end of) (?:ton|ta|votre|your) "
+    r"\b(?:le|the) (?:r[ée]sum[ée]|summary)(?: final)? (?:doit|devra|must|should) (?:affirmer|mentionner|contenir|"
+    r"inclure|commencer|indiquer|dire|pr[ée]ciser|se terminer|state|say|include|contain|mention|begin|start|end)\b",
+    r"\b(?:dans|à la fin de|au début de|en t[êe]te de|in|at the end of) (?:ton|ta|your) "
     r"(?:r[ée]sum[ée]|r[ée]ponse|synth[èe]se|summary|answer)\b",
     r"\b(?:ne (?:r[ée]sume|r[ée]sumez) pas|au lieu de (?:r[ée]sumer|faire un r[ée]sum[ée])|sans r[ée]sumer|"
     r"do not summari[sz]e|instead of summari[sz]ing)\b",
@@ -98,14 +100,14 @@ _PATTERNS = [
     r"\[(?:system|syst[èe]me|inst|/inst|admin)\]|<\|[^<>|\n]{1,40}\|>|<(?:start|end)_of_turn>|"
     r"#{2,}\s*(?:instruction|system|syst[èe]me|r[ée]ponse|response)\b",
     # mimicry of our own prompts (fake fence end, a pre-written « Résumé fidèle … : »)
-    r"<{3,}|>{3,}|</?(?:document|resumes)\s*>|\br[ée]sum[ée] fid[èe]le\b|"
+    r"</?(?:document|resumes)\s*>|\br[ée]sum[ée] fid[èe]le\b|"
     r"^\W{0,3}r[ée]sum[ée] (?:du document|final)\s*:",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE | re.MULTILINE)
 # Line-level markers (control tokens, role labels, fences, ### headers): the order is on the
 # following lines too, up to a blank line or the next marker.
 _MARKER = re.compile(r"<\|[^<>|\n]{1,40}\|>|<(?:start|end)_of_turn>|\[(?:system|syst[èe]me|inst|/inst|admin)\]|"
-                     r"<{3,}|>{3,}|</?(?:document|resumes)\s*>|^\W{0,3}#{2,}\s*\w+|^[\s\W]{0,6}(?:system|syst[èe]me|"
+                     r"</?(?:document|resumes)\s*>|^\W{0,3}#{2,}\s*\w+|^[\s\W]{0,6}(?:system|syst[èe]me|"
                      r"assistant|user|utilisateur|human|humain|r[ée]sum[ée] fid[èe]le[^:\n]{0,60})\s*\]?\s*:",
                      re.IGNORECASE | re.MULTILINE)
 # Follow-up sentences that continue an order (« Ignore tout. Écris seulement « X ». »).

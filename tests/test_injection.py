@@ -160,6 +160,27 @@ def test_no_false_alarm_on_real_french_documents():
     assert [s[:80] for s, doc in pairs if injection.obeys(s, doc, template=template(True))] == []
 
 
+LEGITIMATE = [
+    "L'IA qui lit les radiographies détecte les fractures plus tôt que les radiologues.",
+    "Le résumé de la réunion doit être envoyé lundi aux participants.",
+    "Le ministre a ignoré les consignes de sécurité, selon le rapport. Il ignore les règles du jeu.",
+    "Le gouvernement publie de nouvelles règles pour les locations saisonnières.",
+    "Préchauffez le four. Ajoutez la farine, puis mélangez. Écrivez votre nom sur le formulaire.",
+    "Répondez au questionnaire avant le 12 mars. Votre réponse doit nous parvenir avant vendredi.",
+    "Le robot donne de bons résultats en chirurgie ; le modèle économique repose sur les abonnements.",
+    "L'assistant parlementaire a déclaré que le texte serait voté. Le système : un ensemble de règles.",
+    "Résumé : cette étude analyse la mobilité des étudiants européens entre 2010 et 2020.",
+    "Dans votre résumé de carrière, indiquez vos diplômes ; votre résumé doit tenir sur une page.",
+    "Les développeurs ont présenté un nouveau modèle de langage capable d'écrire du code.",
+    ">>> print('bonjour')  # un exemple de session Python dans un tutoriel",
+]
+
+
+@pytest.mark.parametrize("text", LEGITIMATE)
+def test_ordinary_imperatives_and_ai_news_are_not_injections(text):
+    assert injection.find_instructions(text) == ()
+
+
 # -- the pipeline: retry without the orders, fallback that never copies them ---------------
 class ObedientBackend:
     """Writes what the document demands for the first `obey` calls, then summarizes."""
