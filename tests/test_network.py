@@ -170,3 +170,19 @@ def test_batch_run_opens_no_network(tmp_path):
     assert report["counts"]["ok"] == 2 and report["counts"]["error"] == 1, report["counts"]
     assert "llama_cpp" in data["modules"]
     assert_no_network(data)
+
+
+@pytest.mark.slow
+def test_eval_run_opens_no_network(tmp_path):
+    rows = [{"id": "lyon", "document": "Le conseil municipal de Lyon a voté jeudi un nouveau plan de circulation pour le "
+             "centre-ville. Il crée trois kilomètres de pistes cyclables. Les commerçants craignent une baisse de "
+             "fréquentation.", "reference": "Lyon vote un plan de circulation favorable au vélo."},
+            {"id": "seed", "document": SHORT_SEED.read_text(encoding="utf-8")[:1200],
+             "reference": "Yann LeCun met en garde l'Europe contre une régulation de l'open source."}]
+    data = tmp_path / "set.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    proc, report = run_blocked(tmp_path, "eval", str(data), "--json", "--output", str(tmp_path / "per_doc.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["documents"] == 2
+    assert "llama_cpp" in report["modules"] and "rouge_score" in " ".join(report["modules"])
+    assert_no_network(report)
