@@ -43,6 +43,7 @@ class BatchOptions:
     ctx: int | None = None
     threads: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_tokens: int | None = None
     watts: float | None = None
     synthese: bool = False
     verbose: bool = False
@@ -56,10 +57,11 @@ class BatchResult:
     synthesis: Path | None = None
     interrupted: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    synthesis_error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        return 130 if self.interrupted else (1 if self.counts.get("error") else 0)
+        return 130 if self.interrupted else (1 if self.counts.get("error") or self.synthesis_error else 0)
 
 
 class Observer:
@@ -86,7 +88,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         raise UsageError("no documents found", hint="pass files, folders or quoted globs like 'docs/**/*.pdf'")
     summarizer = Summarizer(options.model, length=options.length, cache_dir=options.cache_dir,
                             use_cache=options.use_cache, ctx=options.ctx, threads=options.threads,
-                            verbose=options.verbose, max_bytes=options.max_bytes)
+                            verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens)
     _remove_stale_temps(out)
     manifest = out / MANIFEST
     repair_journal(manifest)
@@ -94,7 +96,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
     job = _Job(summarizer, out, manifest, leases, meter, observer)
     observer.start(items)
     rows: dict[int, dict[str, Any]] = {}
-    interrupted, synthesis = False, None
+    interrupted, synthesis, synthesis_error = False, None, None
     try:
         pending = list(enumerate(items))
         for wait in (False, True):  # second pass: documents another process was busy with
@@ -112,8 +114,13 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
 
             done = [r for r in ordered if r["status"] != "error"]
             observer.synth_start(len(done))
-            synthesis, spent = write_synthesis(out, done, summarizer)
-            meter.add_tokens(*spent)
+            try:
+                synthesis, spent = write_synthesis(out, done, summarizer)
+                meter.add_tokens(*spent)
+            except Exception as exc:  # noqa: BLE001 - the summaries are done and saved: report, do not lose them
+                if _fatal(exc, True):
+                    raise
+                synthesis_error = _one_line(exc)
         _atomic_write(manifest, "".join(_line(r) for r in ordered).encode("utf-8"))
     except KeyboardInterrupt:
         interrupted = True  # the journal already holds every finished document
@@ -124,7 +131,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
     counts = {s: sum(r["status"] == s for r in ordered) for s in ("ok", "cached", "error")}
     _atomic_write(out / REPORT, json.dumps({**report.as_dict(), "model": summarizer.ref.name,
                                             "length": options.length}, indent=2).encode("utf-8"))
-    return BatchResult(ordered, report, out, synthesis, interrupted, counts)
+    return BatchResult(ordered, report, out, synthesis, interrupted, counts, synthesis_error)
 
 
 class _Job:

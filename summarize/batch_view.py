@@ -5,6 +5,7 @@ terminal (cron, CI logs): one plain line per document instead, so logs stay read
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -42,8 +43,8 @@ class RichObserver(Observer):
         self.doc_started = time.perf_counter()
         self._update(description=_short(item.path))
 
-    def stage(self, stage: str, done: int, total: int) -> None:
-        self._update(description=f"{_short(self.current)} · {stage} {done}/{total}")
+    def stage(self, stage: str, done: int, total: int) -> None:  # map-reduce of a long document
+        self._update(description=_short(f"{stage} {done}/{total} · {os.path.basename(self.current)}"))
 
     def doc_done(self, index: int, item: Item, row: dict[str, Any]) -> None:
         self.done += 1
@@ -60,7 +61,8 @@ class RichObserver(Observer):
             self.console.print(f"[{self.done}/{self.total}] {row['status']:<6} {row['path']} "
                                f"({row['run_seconds']:.1f} s)", markup=False, highlight=False, soft_wrap=True)
         if self.task is not None:
-            self.progress.update(self.task, completed=self.done, stats=self._stats())
+            finished = {"description": _short("done")} if self.done >= self.total else {}
+            self.progress.update(self.task, completed=self.done, stats=self._stats(), **finished)
 
     def synth_start(self, count: int) -> None:
         self._update(description=f"synthèse de {count} résumé(s)")
@@ -89,8 +91,9 @@ def _eta(view: RichObserver) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def _short(path: str, width: int = 40) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1) :]
+def _short(path: str, width: int = 36) -> str:
+    """Fixed width, so the bar does not jump from one document to the next."""
+    return f"{path:<{width}}" if len(path) <= width else "…" + path[-(width - 1) :]
 
 
 def print_summary(result: BatchResult, console: Console) -> None:
@@ -101,7 +104,7 @@ def print_summary(result: BatchResult, console: Console) -> None:
     counts.add_row(*(str(result.counts.get(k, 0)) for k in ("ok", "cached", "error")), str(len(result.rows)))
     console.print(counts)
     r = result.report
-    cost = Table(title="Sobriété (this run)", show_header=False)
+    cost = Table(title="Sobriety report (this run)", show_header=False)
     cost.add_column("measure")
     cost.add_column("value", justify="right")
     cost.add_row("tokens in / out", f"{r.tokens_in} / {r.tokens_out}")
@@ -115,6 +118,8 @@ def print_summary(result: BatchResult, console: Console) -> None:
     where = f"summaries, manifest.jsonl and sobriety.json in {result.out}"
     if result.synthesis is not None:
         where += f"; synthesis in {result.synthesis}"
+    if result.synthesis_error:
+        where += f"; synthesis failed: {result.synthesis_error}"
     if result.interrupted:
         where += " — interrupted: rerun the same command to finish"
     console.print(where, markup=False, highlight=False)

@@ -167,7 +167,7 @@ def cache_clear(cache_dir: Optional[str] = CacheDirOpt) -> None:
 
 @app.command("batch", help="Summarize a corpus (files, folders, globs) into --out: resumable, one error per bad file.")
 def batch(
-    inputs: List[str] = typer.Argument(..., help="Files, folders (searched recursively) or quoted globs."),
+    inputs: List[str] = typer.Argument(..., help="Files, folders (searched recursively; hidden entries skipped) or quoted globs."),
     out: str = typer.Option(..., "--out", "-o", help="Output folder: one .md per document, manifest.jsonl, sobriety.json."),
     model: Optional[str] = ModelOpt,
     length: Length = typer.Option(Length.medium, "--length", "-l", help="Summary length."),
@@ -179,6 +179,7 @@ def batch(
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size cap (default ≤ 4096)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens (env SUMMARIZE_MAX_TOKENS)."),
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
@@ -187,8 +188,8 @@ def batch(
     from .batch_view import RichObserver, print_summary
 
     options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
-                           ctx=ctx, threads=threads, max_bytes=max_bytes, watts=watts, synthese=synthese,
-                           verbose=verbose)
+                           ctx=ctx, threads=threads, max_bytes=max_bytes, max_tokens=max_tokens, watts=watts,
+                           synthese=synthese, verbose=verbose)
     view = RichObserver()
     try:
         result = run_batch(inputs, options, view)
@@ -199,6 +200,7 @@ def batch(
     if fmt is Format.json:
         typer.echo(json.dumps({"counts": result.counts, "sobriety": result.report.as_dict(), "out": str(result.out),
                                "synthesis": str(result.synthesis) if result.synthesis else None,
+                               "synthesis_error": result.synthesis_error,
                                "interrupted": result.interrupted}, ensure_ascii=False, indent=2))
     else:
         print_summary(result, Console())

@@ -182,8 +182,13 @@ def _only_links(html: str, text: str) -> bool:
 
 
 def _read_pdf(source: str, data: bytes) -> Document:
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
+
+    # pypdf logs its repairs ("EOF marker not found") on stderr: our one-line error says it all.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(io.BytesIO(data))

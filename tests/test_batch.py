@@ -105,7 +105,7 @@ def test_every_format_gets_a_markdown_summary_and_a_manifest_row(formats_run):
     report = json.loads((out / "sobriety.json").read_text())
     assert report["ok"] == 4 and report["tokens_in"] >= sum(r["tokens_in"] for r in rows)
     assert report["cpu_seconds"] > 0 and report["energy_wh"] > 0 and report["watts"] == 20.0
-    assert "Documents" in first.stdout and "Sobriété" in first.stdout  # the final tables
+    assert "Documents" in first.stdout and "Sobriety report" in first.stdout  # the final tables
 
 
 def test_html_summary_is_about_the_article_not_the_menus(formats_run):
@@ -275,6 +275,8 @@ def test_bad_inputs_each_get_one_clear_error_and_the_batch_finishes(tmp_path, ge
     good = rows.pop("ancien-latin1.txt")
     assert good["status"] == "ok" and good["encoding"] == "latin-1" and guards.is_french(good["summary"])
     assert set(rows) == set(expected)
+    noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith(("error ", "["))]
+    assert not noise, noise  # no library warnings leak (pypdf, trafilatura, llama.cpp)
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error ")]
     assert len(error_lines) == len(expected) + 1  # one line per failure, no more
     for name, (_, fragment) in expected.items():
