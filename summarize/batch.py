@@ -45,7 +45,7 @@ class BatchOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_tokens: int | None = None
     watts: float | None = None
-    synthese: bool = False
+    synthese: bool = True
     verbose: bool = False
 
 

@@ -171,7 +171,7 @@ def batch(
     out: str = typer.Option(..., "--out", "-o", help="Output folder: one .md per document, manifest.jsonl, sobriety.json."),
     model: Optional[str] = ModelOpt,
     length: Length = typer.Option(Length.medium, "--length", "-l", help="Summary length."),
-    synthese: bool = typer.Option(False, "--synthese", help="Also write synthese.md: a cited synthesis of the corpus."),
+    synthese: bool = typer.Option(True, "--synthese/--no-synthese", help="Write synthese.md: a French synthesis of the corpus citing its files (one model call, cached)."),
     watts: Optional[float] = typer.Option(None, "--watts", help="CPU package power for the energy estimate (default 20 W; env SUMMARIZE_WATTS)."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Final report as text tables or json."),
     cache_dir: Optional[str] = CacheDirOpt,

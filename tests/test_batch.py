@@ -171,7 +171,7 @@ def _kill_when(cache: Path, args: list[str], ready, limit: float = 900) -> None:
 def test_sigkill_at_any_point_then_rerun_completes_only_the_rest(tmp_path):
     corpus, cache, out = tmp_path / "corpus", tmp_path / "cache", tmp_path / "out"
     docs = write_corpus(corpus, 4)
-    args = [str(corpus), "--out", str(out), "--length", "short"]
+    args = [str(corpus), "--out", str(out), "--length", "short", "--no-synthese"]
     computed: list[str] = []  # paths summarized by the model, over all runs
 
     def new_ok_rows(skip: int) -> list[dict]:
@@ -221,7 +221,7 @@ def test_two_batches_sharing_one_cache_both_finish_with_identical_results(tmp_pa
     corpus, cache = tmp_path / "corpus", tmp_path / "cache"
     docs = write_corpus(corpus, 4)
     procs = [subprocess.Popen(_cmd(str(corpus), "--out", str(tmp_path / f"out{i}"), "--length", "short",
-                                   "--format", "json"),
+                                   "--no-synthese", "--format", "json"),
                               env=_env(cache), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in (1, 2)]
     results = [p.communicate(timeout=1800) for p in procs]
@@ -266,7 +266,7 @@ def test_bad_inputs_each_get_one_clear_error_and_the_batch_finishes(tmp_path, ge
     expected["dossier/retour"] = (b"", "symlink loop")
     if unreadable_file(corpus) is not None:
         expected["illisible.txt"] = (b"", "permission denied")
-    proc = _run(cache, str(corpus), gemma_path, "--out", str(out), "--length", "short")
+    proc = _run(cache, str(corpus), gemma_path, "--out", str(out), "--length", "short", "--no-synthese")
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     rows = {os.path.relpath(r["path"], corpus): r for r in _manifest(out)}
