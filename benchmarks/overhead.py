@@ -1,0 +1,92 @@
+"""Overhead: the project's summarize path vs a bare llama-cpp-python loop, same prompts,
+same token counts, same Llama settings, interleaved in one run.
+
+    python benchmarks/overhead.py [--docs 12] [--rounds 2]
+
+The project path is Summarizer.summarize_text with no cache (planning, tokenization,
+prompt rendering, guards, typography included). Every generate call it makes is recorded
+(prompt tokens, tokens produced, decoding settings) and replayed by the bare loop.
+Ratio = project seconds / bare seconds (goal ≤ 1.03).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import dev_documents, report
+
+from summarize import Summarizer
+from summarize.llama_backend import LlamaCppBackend
+
+
+class Recorder:
+    def __init__(self, inner: LlamaCppBackend) -> None:
+        self.inner, self.calls = inner, []
+        self.n_ctx_train, self.has_chat_template = inner.n_ctx_train, inner.has_chat_template
+
+    def count_prompt(self, prompt):
+        return self.inner.count_prompt(prompt)
+
+    def count_text(self, text):
+        return self.inner.count_text(text)
+
+    def generate(self, prompt, settings, on_text=None):
+        gen = self.inner.generate(prompt, settings, on_text)
+        ids, _ = self.inner.prompt_tokens(prompt)
+        self.calls.append((ids, gen.tokens_out, settings))
+        return gen
+
+    def close(self):
+        self.inner.close()
+
+
+def bare(llm, calls) -> float:
+    """What any program calling llama-cpp-python must do: generate, then detokenize."""
+    start = time.perf_counter()
+    for ids, n_out, s in calls:
+        out = []
+        for tok in llm.generate(ids, top_k=s.top_k, top_p=s.top_p, temp=s.temperature,
+                                repeat_penalty=s.repeat_penalty, reset=True):
+            if len(out) == n_out:
+                break
+            out.append(tok)
+        llm.detokenize(out)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--model", default="gemma3-270m")
+    args = ap.parse_args()
+    docs = [d["document"] for d in dev_documents(args.docs + 1)]
+
+    s = Summarizer(args.model, length="short", use_cache=False)
+    backend = s.backend
+    rec = Recorder(backend)
+    s._backend = rec
+    s.summarize_text(docs[0])  # warm-up: loads the model and sizes the context
+    import llama_cpp
+
+    n_ctx = backend._llm.n_ctx()
+    raw = llama_cpp.Llama(model_path=backend.path, n_ctx=n_ctx, n_threads=backend.n_threads,
+                          n_threads_batch=backend.n_threads, n_batch=min(512, n_ctx), n_ubatch=min(512, n_ctx),
+                          seed=42, verbose=False)
+    project_times, bare_times = [], []
+    for _ in range(args.rounds):
+        rec.calls.clear()
+        start = time.perf_counter()
+        for text in docs[1:]:
+            s.summarize_text(text)
+        project_times.append(time.perf_counter() - start)
+        bare_times.append(bare(raw, list(rec.calls)))
+    assert backend._llm.n_ctx() == n_ctx, "context grew during the run; rerun"
+    p, b = min(project_times), min(bare_times)
+    tokens = sum(len(ids) + n for ids, n, _ in rec.calls)
+    report("overhead", p / b, "<= 1.03", docs=len(docs) - 1, generate_calls=len(rec.calls), tokens=tokens,
+           project_seconds=[round(t, 2) for t in project_times], bare_seconds=[round(t, 2) for t in bare_times])
+
+
+if __name__ == "__main__":
+    main()
