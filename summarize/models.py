@@ -157,7 +157,8 @@ def available() -> list[dict[str, Any]]:
         except ModelError as exc:
             row.update(usable=False, error=str(exc))
         rows.append(row)
-    return rows
+    order = {"embedded": 0, "catalog": 1, "file": 2}
+    return sorted(rows, key=lambda r: (order.get(r["source"], 3), not r.get("usable", False)))
 
 
 def pull(name: str) -> Path:
