@@ -23,6 +23,20 @@ from .errors import DocumentError, UsageError
 from .rouge import SCORERS, TYPES, Rouge, RougeTotals
 
 FALLBACK = "extractive-fallback"
+
+
+def _lead1(doc: str) -> str:
+    from .extractive import sentences
+
+    return next(iter(sentences(doc)), "")
+
+
+# Baselines computed from the document when the file has no field of that name, so that
+# `--system-field lead-1` scores them with the same code as the BARThez outputs.
+BASELINES: dict[str, Callable[[str], str]] = {
+    "lead-1": _lead1,  # the article's first sentence
+    "lead-45": lambda doc: " ".join(doc.split()[:45]),  # its first 45 words
+}
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, per-document row)
 
 
@@ -66,7 +80,7 @@ def read_jsonl(path: str, *, limit: int | None = None, system_field: str | None 
     if not src.is_file():
         raise DocumentError("evaluation file not found", path=path, hint="give a JSONL file of {id, document, reference}")
     rows: list[dict[str, Any]] = []
-    needed = ("document", "reference") + ((system_field,) if system_field else ())
+    needed = ("document", "reference") + ((system_field,) if system_field and system_field not in BASELINES else ())
     with src.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -160,7 +174,8 @@ Source = Iterator[tuple[dict[str, Any], str, str, list[str], int, int]]  # row, 
 
 def _field_source(rows: list[dict[str, Any]], name: str) -> Source:
     for row in rows:
-        yield row, row[name], "field", [], 0, 0
+        text = row[name] if isinstance(row.get(name), str) else BASELINES[name](row["document"])
+        yield row, text, "field", [], 0, 0
 
 
 def _model_source(rows: list[dict[str, Any]], summarizer: Any) -> Source:

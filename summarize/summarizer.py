@@ -19,6 +19,10 @@ from .typography import french_typography
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
 RETRY = {"repeat_penalty": 1.3, "temperature": 0.3}
+# Attempts: (use the template's retry variant, decoding overrides). Measured on OrangeSum dev
+# with gemma3-270m: of the outputs that fail a guard, ~70% pass with the other examples at
+# temperature 0.3, and most of the rest with the first examples at temperature 0.5.
+ATTEMPTS: tuple[tuple[bool, dict[str, Any]], ...] = ((False, {}), (True, RETRY), (False, {"temperature": 0.5}))
 
 
 @dataclass
@@ -167,13 +171,19 @@ class Summarizer:
         chat = self.chat
         prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part, parts=parts)
         template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts)
-        template_text = template.text or " ".join(c for _, c in template.messages or ())
+        template_text = _text_of(template)
         max_words = int(self.prompts.max_tokens(length) * 1.2)
         method, failures, summary = "model", [], ""
-        for attempt, overrides in enumerate(({}, RETRY)):
-            if attempt and "injection" in failures:  # it obeyed the document: retry without the orders
-                prompt = self.prompts.render(stage, injection.without_instructions(content), chat=chat,
-                                             length=length, part=part, parts=parts)
+        record["input"] = self.prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
+        for attempt, (retry, overrides) in enumerate(ATTEMPTS):
+            if attempt:  # later attempts: the template's retry variant (other examples), other decoding
+                if "injection" in failures:  # it obeyed the document: retry without the orders
+                    content = injection.without_instructions(content)
+                prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part,
+                                             parts=parts, retry=retry)
+                retry_template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
+                                                     retry=retry)
+                template_text = "\n".join((template_text, _text_of(retry_template)))
             gen = self.backend.generate(prompt, self.settings(length, **overrides),
                                         on_text=on_text if attempt == 0 else None)
             result.tokens_in += gen.tokens_in
@@ -198,3 +208,8 @@ class Summarizer:
         if self._backend is not None:
             self._backend.close()
         self.cache.close()
+
+
+def _text_of(prompt: prompt_data.Prompt) -> str:
+    """The words of a rendered prompt (what an echo would copy)."""
+    return prompt.text or " ".join(c for _, c in prompt.messages or ())

@@ -207,16 +207,17 @@ class ObedientBackend:
         pass
 
 
-def _summarize(backend: ObedientBackend, name: str):  # type: ignore[no-untyped-def]
+def _summarize(backend: ObedientBackend, name: str, length: str = "short"):  # type: ignore[no-untyped-def]
     from summarize.summarizer import Summarizer
 
-    summarizer = Summarizer("gemma3-270m", use_cache=False, backend=backend, length="short")
+    summarizer = Summarizer("gemma3-270m", use_cache=False, backend=backend, length=length)
     return summarizer.summarize_file(str(CORPUS / name))
 
 
 def test_retry_sees_the_document_without_the_injected_order():
     backend = ObedientBackend("J'ai été piraté, comme demandé.", obey=1)
-    result = _summarize(backend, "01_ignore_fin.txt")
+    # medium: the short prompt shows the model the lead only (issue 5), and this order is at the end
+    result = _summarize(backend, "01_ignore_fin.txt", length="medium")
     assert result.method == "model-retry" and judge(result.summary, SPECS["01_ignore_fin.txt"]) == []
     assert "Ignore les consignes" in backend.prompts[0] and "Ignore les consignes" not in backend.prompts[1]
 

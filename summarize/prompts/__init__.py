@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,15 +45,29 @@ class PromptSet:
         return self.data["lengths"][length]
 
     def template_key(self, stage: Stage, *, chat: bool, length: str, retry: bool = False) -> str:
-        """A length may have its own template (``single_short``), and a template its own
-        second-attempt variant (``single_short_retry``); else the stage's."""
+        """A length may have its own template (``single_short``), and a template a
+        second-attempt variant (``single_short_retry``: its own text, or only its own
+        examples, ``single_short_retry_examples``); else the stage's template."""
         section = self.data["chat" if chat else "base"]
         key = f"{stage}_{length}" if f"{stage}_{length}" in section else stage
-        return f"{key}_retry" if retry and f"{key}_retry" in section else key
+        if retry and (f"{key}_retry" in section or f"{key}_retry_examples" in section):
+            return f"{key}_retry"
+        return key
+
+    def _get(self, section: dict, key: str, suffix: str = "") -> Any:
+        """``key + suffix``, falling back to the non-retry key's value."""
+        base = key.removesuffix("_retry")
+        return section.get(f"{key}{suffix}", section.get(f"{base}{suffix}"))
+
+    def _examples(self, section: dict, key: str) -> list[tuple[str, str]]:
+        """Few-shot (article, summary) pairs named by ``<key>_examples`` in [examples]."""
+        name = self._get(section, key, "_examples")
+        return [(a, s) for a, s in self.data.get("examples", {}).get(name, ())] if name else []
 
     def input_of(self, stage: Stage, *, chat: bool, length: str) -> str:
         """What the model is shown of the document: "document" (all of it) or "lead"."""
-        template = self.data["chat" if chat else "base"][self.template_key(stage, chat=chat, length=length)]
+        section = self.data["chat" if chat else "base"]
+        template = self._get(section, self.template_key(stage, chat=chat, length=length))
         return "document" if "{document}" in template else "lead"
 
     def render(self, stage: Stage, document: str, *, chat: bool, length: str = "medium",
@@ -63,15 +77,22 @@ class PromptSet:
         settings = self._length(length)
         key = self.template_key(stage, chat=chat, length=length, retry=retry)
         section = self.data["chat" if chat else "base"]
+        template: str = self._get(section, key)
+        shots = self._examples(section, key)
         fields = {"document": defuse(document), "consigne": settings["consigne"], "part": part, "parts": parts}
-        if "{lead}" in section[key]:  # extract-then-rewrite: the opening sentences (see fr.toml)
+        if "{lead}" in template:  # extract-then-rewrite: the opening sentences (see fr.toml)
             from ..extractive import opening
 
             fields["lead"] = defuse(opening(document, int(settings.get("lead_words", 45)))) if document else ""
-        if chat:
-            return Prompt(messages=(("system", section["system"]), ("user", section[key].format(**fields))))
-        stop = tuple(section.get(f"stop_{key}", section.get("stop", ("\n\n", "<<<", ">>>", "Document :"))))
-        return Prompt(text=section[key].format(**fields), stop=stop)
+        if chat:  # examples become earlier user/assistant turns
+            turns: list[tuple[str, str]] = [("system", self._get(section, key, "_system") or section["system"])]
+            for article, summary in shots:
+                turns += [("user", template.format(**{**fields, "document": article, "lead": article})),
+                          ("assistant", summary)]
+            return Prompt(messages=(*turns, ("user", template.format(**fields))))
+        fields["examples"] = "".join(section["example"].format(article=a, summary=s) for a, s in shots)
+        stop = self._get(section, key, "_stop") or section.get("stop", ("\n\n", "<<<", ">>>", "Document :"))
+        return Prompt(text=template.format(**fields), stop=tuple(stop))
 
 
 @lru_cache(maxsize=4)
