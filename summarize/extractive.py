@@ -17,12 +17,15 @@ from .chunking import sentence_ends
 WORDS = {"short": 45, "medium": 90, "long": 180}
 MIN_WORDS = 4  # shorter "sentences" are titles, bylines, dates
 # A period glued to the next sentence: lowercase letter (or closing mark) + . ! ? + capital.
+# Markdown the readers keep: images are dropped, links keep their text.
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\s]*\)")
+_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
 _GLUED = re.compile(r"(?<=[a-zà-ÿ0-9)»\"”][.!?])(?=[«\"“]?[A-ZÀ-ÖØ-Ý])")
 
 
 def sentences(text: str) -> list[str]:
     """Sentences of the text, whitespace-collapsed, in order."""
-    text = _GLUED.sub(" ", text)
+    text = _GLUED.sub(" ", _LINK.sub(r"\1", _IMAGE.sub(" ", text)))
     out, start = [], 0
     for end in sentence_ends(text) + [len(text)]:
         sentence = " ".join(text[start:end].split())

@@ -11,8 +11,8 @@ import unicodedata
 from collections import Counter
 from functools import lru_cache
 
-EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES = (
-    "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name")
+EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED = (
+    "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name", "garbled")
 LANGS = ["fr", "en", "es", "it", "de", "pt", "nl", "ca", "ro", "la"]
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
@@ -28,12 +28,18 @@ _STOP = frozenset("""alors aussi autre autres avec avait avant cette comme dans 
     été fois jour jours mois année ans hier aujourd lundi mardi mercredi jeudi vendredi samedi dimanche
     annoncé annonce indiqué précisé déclaré expliqué affirmé estimé assuré ajouté rapporté confirmé
     nouveau nouvelle nouveaux nouvelles premier première grand grande petit petite plusieurs""".split())
+_FENCE = re.compile(r"^[ \t]*(?:<{2,}|>{2,})[ \t]*", re.MULTILINE)
+# Two elisions in a row, « roues d'l'open source »: gemma3-270m wrote it (issue 5), no
+# French word does.
+_DOUBLE_ELISION = re.compile(r"\b[cdjlmnst]['’][cdjlmnst]['’]\w", re.IGNORECASE)
 _NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 def clean(text: str, *, truncated: bool = False) -> str:
-    """Strip labels the model adds (« Résumé : ») and an unfinished last sentence."""
+    """Strip labels the model adds (« Résumé : »), fence marks it copies from the prompt
+    (">>"), and an unfinished last sentence."""
+    text = _FENCE.sub("", text)
     text = _LABEL.sub("", text.strip(), count=1).strip()
     text = re.sub(r"\s*\n\s*", " ", text)
     if truncated:
@@ -164,6 +170,8 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(NUMBERS)
     if invented_names(text, source):
         failures.append(NAMES)
+    if _DOUBLE_ELISION.search(text):
+        failures.append(GARBLED)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)
 
     failures += obeys_document(text, source, template=template)

@@ -80,3 +80,16 @@ def test_document_phrases_are_never_an_echo() -> None:
 ])
 def test_clean(raw: str, cleaned: str) -> None:
     assert guards.clean(raw, truncated=raw.endswith("chien")) == cleaned
+
+
+def test_fence_marks_copied_from_the_prompt_are_stripped() -> None:
+    case = next(c for c in FAILURES if "garbled" in c["expected"])
+    assert not guards.clean(case["output"]).startswith(">")
+    assert ">>" not in guards.clean(case["output"])
+
+
+def test_double_elision_comes_from_the_model_not_from_typography() -> None:
+    """Issue 5: « d’l’open source » was in gemma3-270m's raw output; now a guard failure."""
+    case = next(c for c in FAILURES if "garbled" in c["expected"])
+    assert "d'l'open" in case["output"] and "d'l'" not in case["source"]
+    assert guards.GARBLED not in guards.check("Aujourd'hui, c'est l'État qu'il faut.", "x", template="", max_words=50)
