@@ -26,12 +26,14 @@ _GLUED = re.compile(r"(?<=[a-zà-ÿ0-9)»\"”][.!?])(?=[«\"“]?[A-ZÀ-ÖØ-Ý
 def sentences(text: str) -> list[str]:
     """Sentences of the text, whitespace-collapsed, in order."""
     text = _GLUED.sub(" ", _LINK.sub(r"\1", _IMAGE.sub(" ", text)))
-    out, start = [], 0
-    for end in sentence_ends(text) + [len(text)]:
-        sentence = " ".join(text[start:end].split())
-        start = end
-        if sentence:
-            out.append(sentence)
+    out = []
+    for line in text.split("\n"):  # a line break ends a title, a byline or a list item
+        start = 0
+        for end in sentence_ends(line) + [len(line)]:
+            sentence = " ".join(line[start:end].split())
+            start = end
+            if sentence:
+                out.append(sentence)
     return out
 
 
