@@ -24,7 +24,7 @@ from .corpus import Item, discover
 from .errors import DocumentError, ModelError, SummarizeError, UsageError
 from .leases import Leases
 from .readers import DEFAULT_MAX_BYTES, read_document
-from .sobriety import Meter, Report
+from .sobriety import Meter, Report, cpu_seconds
 from .summarizer import Summarizer
 
 MANIFEST = "manifest.jsonl"
@@ -156,6 +156,7 @@ class _Job:
                 lease = self.leases.acquire(key, block=wait)
                 if lease is None:
                     return DEFERRED
+            cpu0 = cpu_seconds()
             try:
                 result = self.s.summarize_text(doc.text, source=item.path, progress=self.observer.stage)
             finally:
@@ -175,17 +176,20 @@ class _Job:
                    summary=result.summary, text_sha256=result.doc_sha256, method=result.method,
                    guard_failures=result.guard_failures, run_seconds=round(time.perf_counter() - started, 3),
                    tokens_in=result.tokens_in, tokens_out=result.tokens_out, seconds=round(result.seconds, 3))
+        hit = self.s.cache.get(key)
+        meta = hit.meta if hit is not None else {}
         if result.cache_hit:
             # Record what producing this summary cost the first time: the manifest and the
             # Markdown stay identical whichever run (or process) computed it.
-            hit = self.s.cache.get(key)
-            meta = hit.meta if hit is not None else {}
             row.update(tokens_in=int(meta.get("tokens_in", 0)), tokens_out=int(meta.get("tokens_out", 0)),
-                       seconds=round(float(meta.get("seconds", 0.0)), 3))
-            self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"])
+                       seconds=round(float(meta.get("seconds", 0.0)), 3), cpu_seconds=meta.get("cpu_seconds"))
+            self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"], row["cpu_seconds"])
         else:
+            row["cpu_seconds"] = round(cpu_seconds() - cpu0, 3)
             self.meter.add_computed(result.tokens_in, result.tokens_out)
             _crashpoint("after-cache")  # test hook: summary committed, Markdown and manifest not yet
+            if hit is not None:  # keep the CPU cost with the summary: what a later hit saves (sobriety report)
+                self.s.cache.put(key, "document", hit.summary, {**meta, "cpu_seconds": row["cpu_seconds"]})
         _write_if_changed(self.out / item.output, render_markdown(row).encode("utf-8"))
         self._finish(index, item, row)
         return row
@@ -206,7 +210,7 @@ def _base_row(item: Item, s: Summarizer) -> dict[str, Any]:
     return {"path": item.path, "output": item.output, "sha256": None, "text_sha256": None, "format": None,
             "encoding": None, "status": "error", "cache_hit": False, "summary": None, "model": s.ref.name,
             "prompt_version": s.prompts.cache_id, "length": s.length, "method": None, "tokens_in": 0,
-            "tokens_out": 0, "seconds": 0.0, "run_seconds": 0.0, "guard_failures": [], "note": None,
+            "tokens_out": 0, "seconds": 0.0, "cpu_seconds": None, "run_seconds": 0.0, "guard_failures": [], "note": None,
             "error": None}
 
 

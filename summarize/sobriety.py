@@ -137,7 +137,7 @@ class Meter:
         self.report_.tokens_in += tokens_in
         self.report_.tokens_out += tokens_out
 
-    def add_cached(self, tokens_in: int, tokens_out: int, seconds: float) -> None:
+    def add_cached(self, tokens_in: int, tokens_out: int, seconds: float, cpu_s: float | None = None) -> None:
         self.report_.documents += 1
         self.report_.cached += 1
         saved = self.report_.saved
@@ -145,8 +145,10 @@ class Meter:
         saved.tokens_in += tokens_in
         saved.tokens_out += tokens_out
         saved.seconds += seconds
-        # The first computation kept the whole package busy for `seconds` (llama.cpp uses every core).
-        saved.energy_wh += self.watts * seconds / 3600.0
+        if cpu_s is not None:  # the CPU time the first computation took, recorded by the batch
+            saved.energy_wh += energy_wh(cpu_s, self.watts, self.cores)
+        else:  # upper bound: llama.cpp kept every core busy for the `seconds` it took
+            saved.energy_wh += self.watts * seconds / 3600.0
 
     def add_error(self) -> None:
         self.report_.documents += 1

@@ -36,6 +36,9 @@ def test_meter_counts_spent_and_saved():
     assert report["saved"] == {"documents": 1, "tokens_in": 500, "tokens_out": 50, "seconds": 100.0,
                                "energy_wh": pytest.approx(1.0)}
     assert report["cpu_seconds"] > 0 and report["energy_wh"] > 0 and report["watts"] == 36
+    # With the first computation's CPU time known, the saving is priced like the spending.
+    meter.add_cached(10, 1, seconds=500.0, cpu_s=7200.0)
+    assert meter.report().saved.energy_wh == pytest.approx(1.0 + 36 * 7200 / meter.cores / 3600)
     assert 1 <= report["cores"] <= (os.cpu_count() or 1)
     json.dumps(report)  # the JSON report is serializable as is
 
