@@ -182,17 +182,20 @@ def render(docs: Sequence[dict[str, Any]], parts: tuple[Cited, Cited], method: s
         lines[2] += f" {len(points)} point(s) en fin de liste reprennent des résumés que le modèle n'a pas couverts."
     lines += ["## Points principaux", ""]
     for sentence, cited in overview + points:
-        refs = " ; ".join(_md_escape(docs[i]["path"]) for i in cited)
+        refs = " ; ".join(_code(docs[i]["path"]) for i in cited)
         lines.append(f"- {sentence} [source : {refs}]")
     lines += ["", "## Sources", ""]
     for doc in docs:
-        link = f" ([résumé]({doc['output']}))" if doc.get("output") else ""
-        lines.append(f"- {_md_escape(doc['path'])}{link}")
+        link = f" ([résumé](<{doc['output']}>))" if doc.get("output") else ""
+        lines.append(f"- {_code(doc['path'])}{link}")
     return "\n".join(lines) + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return re.sub(r"([\[\]*_`])", r"\\\1", text)
+def _code(path: str) -> str:
+    """A path as a Markdown code span: shown verbatim, whatever characters it holds."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", path)), default=0) + 1)
+    pad = " " if path.startswith("`") or path.endswith("`") else ""
+    return f"{fence}{pad}{path}{pad}{fence}"
 
 
 def synth_from_out(out: str | os.PathLike, *, model: str | None = None, cache_dir: str | None = None,

@@ -124,7 +124,7 @@ def test_synthesis_cites_a_source_file_for_every_point(formats_run):
     assert points
     for point in points:
         assert point.endswith("]") and "[source : " in point
-        cited = point.rsplit("[source : ", 1)[1][:-1].replace("\\_", "_").split(" ; ")
+        cited = [c.strip("`") for c in point.rsplit("[source : ", 1)[1][:-1].split(" ; ")]
         assert set(cited) <= paths, point
     assert all(p in text for p in paths)
 
