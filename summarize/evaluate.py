@@ -201,8 +201,10 @@ def _run(path: str, rows: list[dict[str, Any]], system: str, length: str, per_do
     template = "\n".join(_template_text(prompts.render("single", "", chat=c, length=length)) for c in (False, True))
     max_words = int(prompts.max_tokens(length) * 1.2)
     tally = _Tally(Report(path=path, system=system, length=length))
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     for done, (row, summary, method, failures, t_in, t_out) in enumerate(source, 1):
+        now = time.perf_counter()
+        seconds, last = now - last, now
         tally.report.tokens_in += t_in
         tally.report.tokens_out += t_out
         if method.startswith("error"):
@@ -210,6 +212,7 @@ def _run(path: str, rows: list[dict[str, Any]], system: str, length: str, per_do
             method = "error"
         out = tally.add(row, summary, row["reference"], row["document"], method=method, failures=failures,
                         template=template, max_words=max_words)
+        out.update(seconds=round(seconds, 2), tokens_in=t_in, tokens_out=t_out)
         if per_doc is not None:
             per_doc.write(json.dumps(out, ensure_ascii=False) + "\n")
             per_doc.flush()
