@@ -59,9 +59,9 @@ def write_synthesis(out: Path, rows: Sequence[dict[str, Any]], summarizer: Any) 
         return None, (0, 0)
     parts, method, spent = synthesize(docs, summarizer)
     path = out / OUTPUT
-    from .batch import _atomic_write  # the batch's crash-safe writer
+    from .batch import _write_if_changed  # the batch's crash-safe writer; an unchanged file is left alone
 
-    _atomic_write(path, render(docs, parts, method, summarizer.ref.name).encode("utf-8"))
+    _write_if_changed(path, render(docs, parts, method, summarizer.ref.name).encode("utf-8"))
     return path, spent
 
 
