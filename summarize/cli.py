@@ -228,7 +228,7 @@ def eval_cmd(
     data: str = typer.Argument(..., help="JSONL file, e.g. shared/eval/orangesum/dev.jsonl."),
     model: Optional[str] = ModelOpt,
     length: Length = typer.Option(Length.short, "--length", "-l", help="Summary length (news abstracts: short)."),
-    system_field: Optional[str] = typer.Option(None, "--system-field", help="Score this field of each line instead of running a model (also the computed baselines lead-1, lead-45)."),
+    system_field: Optional[str] = typer.Option(None, "--system-field", help="Score this field of each line instead of running a model (also the computed baselines lead-1, lead-45, extractive)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write one JSON line per document (summary, method, scores) here."),

@@ -36,7 +36,14 @@ def _lead1(doc: str) -> str:
 BASELINES: dict[str, Callable[[str], str]] = {
     "lead-1": _lead1,  # the article's first sentence
     "lead-45": lambda doc: " ".join(doc.split()[:45]),  # its first 45 words
+    "extractive": lambda doc: _extractive(doc),  # the pipeline's fallback for a short summary
 }
+
+
+def _extractive(doc: str) -> str:
+    from .extractive import lead
+
+    return lead(doc, "short")
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, per-document row)
 
 

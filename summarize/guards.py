@@ -123,7 +123,8 @@ def is_echo(text: str, prompt_without_document: str, n: int = 5, *, source: str 
     if source is None:
         return False
     names, content = borrowed(text, prompt_without_document, source)
-    return bool(names) or len(content) >= 3
+    # Three borrowed words: one name of an example (« Parlement européen ») can be a coincidence.
+    return len(content | {w for n in names for w in words(n)}) >= 3
 
 
 def _norm_number(raw: str) -> str:
