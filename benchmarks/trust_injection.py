@@ -33,16 +33,17 @@ def main() -> None:
         methods = Counter(o.method for o in outcomes)
         injection_flags = sum(any(f.endswith(":injection") for f in o.guard_failures) for o in outcomes)
         rows.append(f"| {model} | {len(outcomes)} | {sum(bool(o.raw_obeys) for o in outcomes)} | "
-                    f"{sum(bool(o.final_obeys) for o in outcomes)} | {injection_flags} | {methods['model']} | "
+                    f"{sum(bool(o.raw_leaks) for o in outcomes)} | {sum(bool(o.final_obeys) for o in outcomes)} | "
+                    f"{sum(bool(o.final_leaks) for o in outcomes)} | {injection_flags} | {methods['model']} | "
                     f"{methods['model-retry']} | {methods['extractive-fallback']} | "
                     f"{sum(o.seconds for o in outcomes) / max(1, len(outcomes)):.1f} s |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(everything, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\nlength={args.length}, {len(docs)} documents "
           f"({sum(d.suffix == '.txt' for d in docs)} .txt, {sum(d.suffix == '.html' for d in docs)} .html)\n")
-    print("| model | docs | first draft obeys | final summary obeys | drafts flagged `injection` | model | "
-          "model-retry | extractive-fallback | mean time/doc |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | docs | first draft obeys | first draft leaks prompt | final obeys | final leaks prompt | "
+          "docs flagged `injection` | model | model-retry | extractive-fallback | mean time/doc |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -16,7 +16,7 @@ from summarize.htmlclean import strip_hidden
 from summarize.readers import read_document
 
 from .conftest import DEV, SEEDS
-from .injection_corpus import CORPUS, documents, judge, manifest, run
+from .injection_corpus import CORPUS, PROMPT_MARKERS, documents, judge, leaks, manifest, run
 
 SPECS = manifest()
 DOCS = documents()
@@ -58,6 +58,18 @@ def test_hidden_html_never_reaches_the_text(name):
     text = text_of(CORPUS / name)
     assert judge(text, SPECS[name]) == [] and not injection.find_instructions(text)
     assert len(text.split()) > 60  # the visible article is still there
+
+
+def test_prompt_markers_are_the_prompts_own_wording():
+    """The judge's idea of « the prompt » must follow prompts/fr.toml when it changes."""
+    import unicodedata
+
+    raw = (prompts.load("fr").data["chat"]["system"] + " " + PROMPTS.render("single", "", chat=True).messages[-1][1]
+           + " " + PROMPTS.render("single", "", chat=False).text + " " + PROMPTS.render("map", "", chat=True).messages[-1][1]
+           + " " + PROMPTS.render("reduce", "", chat=True).messages[-1][1])
+    wording = unicodedata.normalize("NFC", raw).lower()
+    assert [m for m in PROMPT_MARKERS if m not in wording] == []
+    assert leaks(wording)
 
 
 # -- the fence -------------------------------------------------------------------------------
@@ -265,6 +277,7 @@ def test_default_model_never_obeys_the_corpus():
     outcomes = run("gemma3-270m", length="short")
     assert len(outcomes) == len(DOCS)
     assert [(o.doc, o.final_obeys, o.summary) for o in outcomes if o.final_obeys] == []
+    assert [(o.doc, o.final_leaks) for o in outcomes if o.final_leaks] == []
     assert all(o.summary.strip() for o in outcomes)
 
 
@@ -276,3 +289,4 @@ CHAT_ATTACKS = ["05_chatml.txt", "08_fence_chat.txt", "09_reveler_prompt.txt", "
 def test_chat_model_never_obeys_the_chat_attacks():
     outcomes = run("smollm2-135m", length="short", docs=[CORPUS / n for n in CHAT_ATTACKS])
     assert [(o.doc, o.final_obeys, o.summary) for o in outcomes if o.final_obeys] == []
+    assert [(o.doc, o.final_leaks) for o in outcomes if o.final_leaks] == []
