@@ -221,7 +221,7 @@ def _gguf(data: bytes) -> None:
     try:
         read_gguf(path)
     except ModelError as err:
-        assert "\n" not in str(err) and "GGUF" in str(err) or "model file" in str(err)
+        assert "\n" not in str(err) and ("GGUF" in str(err) or "model file" in str(err))
     finally:
         os.unlink(path)
     assert time.perf_counter() - started < 5  # never hangs on garbage counts
