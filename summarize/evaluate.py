@@ -204,8 +204,9 @@ def _run(path: str, rows: list[dict[str, Any]], system: str, length: str, per_do
     if length not in ("short", "medium", "long"):
         raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
     prompts = load()
-    # Echo is judged against every prompt the models could have seen (base and chat).
-    template = "\n".join(_template_text(prompts.render("single", "", chat=c, length=length)) for c in (False, True))
+    # Echo is judged against every prompt the models could have seen (base and chat, retries).
+    template = "\n".join(_template_text(prompts.render("single", "", chat=c, length=length, retry=r))
+                          for c in (False, True) for r in (False, True))
     max_words = int(prompts.max_tokens(length) * 1.2)
     tally = _Tally(Report(path=path, system=system, length=length))
     start = last = time.perf_counter()
@@ -241,7 +242,7 @@ def format_report(r: Report) -> str:
     out = [f"{r.system} on {r.path} ({r.documents} documents, length {r.length})",
            f"ROUGE F1 ×100               scorer   R-1 / R-2 / R-L"]
     out += line("all final summaries", r.rouge)
-    if r.system.startswith("field:") is False:
+    if not r.system.startswith("field:"):
         out += line(f"model-written ({r.model_documents})", r.rouge_model)
     out += [f"French: {100 * r.french_rate:.1f}%   mean length: {r.mean_words} words",
             "methods: " + ", ".join(f"{k} {v} ({100 * v / r.documents:.1f}%)" for k, v in sorted(r.methods.items())),
