@@ -46,6 +46,7 @@ class BatchOptions:
     max_tokens: int | None = None
     watts: float | None = None
     synthese: bool = True
+    parallel: int = 2  # documents decoded together (multi-sequence generation); 1 = one at a time
     verbose: bool = False
 
 
@@ -101,7 +102,9 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         pending = list(enumerate(items))
         for wait in (False, True):  # second pass: documents another process was busy with
             deferred = []
-            for index, item in pending:
+            for position, (index, item) in enumerate(pending):
+                if options.parallel > 1 and position % options.parallel == 0:
+                    job.prefetch([it for _, it in pending[position : position + options.parallel]])
                 row = job.process(index, item, wait=wait)
                 if row is DEFERRED:
                     deferred.append((index, item))
@@ -140,6 +143,17 @@ class _Job:
         self.s, self.out, self.manifest, self.leases = summarizer, out, manifest, leases
         self.meter, self.observer = meter, observer
         self.model_worked = False  # a model error before any success means the model itself is broken
+
+    def prefetch(self, items: list[Item]) -> None:
+        """Generate the next documents' first attempts together; process() then finds them ready."""
+        texts = []
+        for item in items:
+            try:
+                if not item.error:
+                    texts.append(read_document(item.path, max_bytes=self.s.max_bytes).text)
+            except SummarizeError:
+                continue  # process() reports it
+        self.s.prefetch(texts)
 
     def process(self, index: int, item: Item, *, wait: bool) -> Any:
         started = time.perf_counter()

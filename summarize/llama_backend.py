@@ -85,6 +85,8 @@ class LlamaCppBackend:
         self._vocab: Any = None
         self._llm: Any = None
         self._formatter: Any = None
+        self._multi: Any = None  # multi-sequence context for prefetch(), created on first use
+        self._memo: dict[tuple[tuple[int, ...], GenSettings], Generation] = {}
         self.load_seconds = 0.0
 
     # -- loading -------------------------------------------------------------
@@ -130,6 +132,9 @@ class LlamaCppBackend:
         return self._llm
 
     def close(self) -> None:
+        if self._multi is not None:
+            self._multi.close()
+            self._multi = None
         for attr in ("_llm", "_vocab"):
             obj = getattr(self, attr)
             if obj is not None:
@@ -170,14 +175,55 @@ class LlamaCppBackend:
         return len(self.tokenizer.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     # -- generation ----------------------------------------------------------
+    MAX_SEQUENCES = 4
+
+    def _decoder(self, need: int) -> Any:
+        """The greedy multi-sequence decoder (llama_batch.py), sized for ``need`` tokens per slot."""
+        from .llama_batch import MultiSequence
+
+        llm = self.ensure_loaded(need)
+        if self._multi is None or self._multi.model != llm._model.model or self._multi.n_ctx_seq < need:
+            n_ctx_seq = max(-(-need // CTX_STEP) * CTX_STEP, 2 * self._multi.n_ctx_seq if self._multi else 0)
+            if self._multi is not None:
+                self._multi.close()
+            self._multi = MultiSequence(llm._model.model, self.MAX_SEQUENCES, min(n_ctx_seq, self.n_ctx_train),
+                                        self.n_threads, self.n_batch)
+        return self._multi
+
+    def prefetch(self, prompts: list[Prompt], settings: GenSettings) -> None:
+        """Generate several prompts together (one decode step advances all of them); later
+        generate() calls with the same prompt and settings return these results."""
+        self._memo.clear()
+        if settings.temperature != 0.0 or len(prompts) < 2:
+            return
+        from .llama_batch import SeqRequest
+
+        requests = [SeqRequest(*self.prompt_tokens(p)) for p in prompts[: self.MAX_SEQUENCES]]
+        need = max(len(r.ids) for r in requests) + settings.max_tokens
+        if need > self.n_ctx_train:
+            return
+        for request, gen in zip(requests, self._decoder(need).generate(requests, settings)):
+            self._memo[(tuple(request.ids), settings)] = gen
+
     def generate(self, prompt: Prompt, settings: GenSettings, on_text: OnText | None = None) -> Generation:
         start = time.perf_counter()
         ids, stops = self.prompt_tokens(prompt)
+        ready = self._memo.pop((tuple(ids), settings), None)
+        if ready is not None:
+            if on_text is not None:
+                on_text(ready.text)
+            return ready
         needed = len(ids) + settings.max_tokens
         if needed > self.n_ctx_train:
             raise ModelError(f"prompt of {len(ids)} tokens + {settings.max_tokens} to generate exceeds the "
                              f"model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
+        if settings.temperature == 0.0:
+            from .llama_batch import SeqRequest
+
+            gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
+            gen.seconds = time.perf_counter() - start
+            return gen
         llm = self.ensure_loaded(needed)
         llm.set_seed(settings.seed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -193,7 +239,7 @@ class LlamaCppBackend:
                 break
             n_out += 1
             text += decoder.decode(llm.detokenize([token], special=False))
-            cut = _find_stop(text, stops)
+            cut = find_stop(text, stops)
             if cut is not None:
                 text, finish = text[:cut], "stop"
                 break
@@ -209,6 +255,6 @@ class LlamaCppBackend:
                           seconds=time.perf_counter() - start, finish=finish)
 
 
-def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
     hits = [text.find(s) for s in stops if s and s in text]
     return min(hits) if hits else None

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from . import extractive, guards, injection, models, paths, prompts as prompt_data
 from .backend import Backend, GenSettings, OnText
 from .cache import Cache, NullCache, make_key
-from .errors import DocumentError, UsageError
+from .errors import DocumentError, SummarizeError, UsageError
 from .planner import Plan, group_for_reduce, make_plan
 from .readers import DEFAULT_MAX_BYTES, read_document
 from .limits import resolve_max_tokens
@@ -125,6 +125,22 @@ class Summarizer:
         self.cache.put(key, "document", result.summary,
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Batch jobs: generate the first attempt for several uncached single-chunk documents in
+        one multi-sequence pass; summarize_text() then picks each result up (guards still run)."""
+        prompts = []
+        for text in map(normalize, texts):
+            if not text or self.cache.get(self._key("document", text, self.length)) is not None:
+                continue
+            try:
+                if self.plan(text).single:
+                    prompts.append(self.prompts.render("single", text, chat=self.chat, length=self.length))
+            except SummarizeError:
+                continue  # summarize_text() reports it for that document
+        prefetch = getattr(self.backend, "prefetch", None)
+        if prefetch is not None and len(prompts) > 1:
+            prefetch(prompts, self.settings(self.length))
 
     def plan(self, text: str, source: str | None = None) -> Plan:
         return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,

@@ -108,23 +108,12 @@ def test_directory_is_not_a_document(cli, tmp_path):
     _one_line_error(cli(str(tmp_path)), 2, "directory", "summarize batch")
 
 
-def test_unreadable_file(tmp_path, monkeypatch, capsys):
-    from pathlib import Path
+def test_unreadable_file(cli, tmp_path):
+    from .docgen import unreadable_file
 
-    from summarize.cli import main
-
-    doc = tmp_path / "secret.txt"
-    doc.write_text("Un texte.")
-
-    def deny(self):  # root ignores chmod, so simulate the OS refusing the read
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(Path, "read_bytes", deny)
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(doc), "--cache-dir", str(tmp_path / "c")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "secret.txt" in err and "permission denied" in err and "Traceback" not in err
+    doc = unreadable_file(tmp_path)
+    assert doc is not None, "no file the OS refuses to read could be made here"
+    _one_line_error(cli(str(doc)), 2, doc.name, "permission denied")
 
 
 def test_unknown_model(cli):

@@ -1,0 +1,156 @@
+"""Greedy decoding straight on llama.cpp's C API: one or several sequences per step.
+
+Why not ``Llama.generate``: for greedy decoding its sampler chain builds a candidate array
+over the whole vocabulary (262k entries for Gemma 3) on every token, ~1 ms that llama.cpp's
+own tools do not spend; here the repeat penalty is applied to the ≤64 recent tokens and the
+argmax is taken with numpy, which gives the same token. Several sequences can also advance
+in one decode step: token generation on a CPU is bound by memory bandwidth, so a step that
+advances two documents costs little more than one. Each slot keeps the tokens already in
+its KV cache, so a shared prompt prefix (the few-shot examples) is evaluated only once.
+"""
+from __future__ import annotations
+
+import codecs
+import ctypes
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import GenSettings, Generation, OnText
+from .llama_backend import find_stop
+
+PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
+
+
+@dataclass
+class SeqRequest:
+    ids: list[int]
+    stops: tuple[str, ...]
+
+
+class MultiSequence:
+    def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, n_threads: int, n_batch: int = 512) -> None:
+        import llama_cpp
+
+        self.lib, self.model, self.n_seq = llama_cpp, model, n_seq
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx_seq * n_seq
+        params.n_batch = params.n_ubatch = min(n_batch, params.n_ctx)
+        params.n_seq_max = n_seq
+        params.n_threads = params.n_threads_batch = n_threads
+        params.no_perf = True
+        self.n_ctx_seq, self.n_batch = n_ctx_seq, params.n_batch
+        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise RuntimeError("llama.cpp could not create a decoding context")
+        self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, n_seq)
+        self.vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each slot's KV cache
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.llama_batch_free(self.batch)
+            self.lib.llama_free(self.ctx)
+            self.ctx = None
+
+    def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
+        """items: (token, position, sequence, wants_logits)."""
+        b = self.batch
+        for i, (tok, pos, seq, logits) in enumerate(items):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
+            b.seq_id[i][0] = seq
+        b.n_tokens = len(items)
+        if self.lib.llama_decode(self.ctx, b) != 0:
+            raise RuntimeError("llama_decode failed")
+
+    def _argmax(self, index: int, recent: list[int], penalty: float) -> int:
+        ptr = self.lib.llama_get_logits_ith(self.ctx, index)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        if penalty == 1.0 or not recent:
+            return int(np.argmax(logits))
+        seen = np.fromiter(set(recent[-PENALTY_WINDOW:]), dtype=np.int64)
+        saved = logits[seen].copy()
+        logits[seen] = np.where(saved > 0, saved / penalty, saved * penalty)  # llama.cpp's repeat penalty
+        token = int(np.argmax(logits))
+        logits[seen] = saved
+        return token
+
+    def _piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(128)
+        n = self.lib.llama_token_to_piece(self.vocab, token, buf, 128, 0, False)
+        return buf.raw[:n] if n >= 0 else b""
+
+    def _prefill(self, seq: int, ids: list[int]) -> int:
+        """Evaluate the part of ``ids`` not already in the slot's KV cache; return the logits index."""
+        old = self.history[seq]
+        keep = 0
+        for a, b in zip(old, ids):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(ids) - 1)  # always decode at least the last token, for its logits
+        self.lib.llama_memory_seq_rm(self.memory, seq, keep, -1)
+        self.history[seq] = list(ids)
+        index = 0
+        for lo in range(keep, len(ids), self.n_batch):
+            part = ids[lo : lo + self.n_batch]
+            last = lo + len(part) == len(ids)
+            self._decode([(t, lo + i, seq, last and i == len(part) - 1) for i, t in enumerate(part)])
+            index = len(part) - 1
+        return index
+
+    def generate(self, requests: list[SeqRequest], settings: GenSettings,
+                 on_text: OnText | None = None) -> list[Generation]:
+        """Greedy generation for up to n_seq prompts at once; ``on_text`` streams sequence 0."""
+        assert settings.temperature == 0.0 and 0 < len(requests) <= self.n_seq
+        start = time.perf_counter()
+        n = len(requests)
+        decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
+        texts, outs, finish = [""] * n, [[] for _ in range(n)], ["length"] * n
+        hold = [max((len(s) for s in r.stops), default=0) for r in requests]
+        emitted = 0
+        nxt: dict[int, int] = {}
+        for seq, req in enumerate(requests):
+            if len(req.ids) + settings.max_tokens > self.n_ctx_seq:
+                raise ValueError("prompt does not fit the per-sequence context")
+            nxt[seq] = self._argmax(self._prefill(seq, req.ids), [], settings.repeat_penalty)
+        while nxt:
+            step = []
+            for seq, tok in list(nxt.items()):
+                done = bool(self.lib.llama_vocab_is_eog(self.vocab, tok))
+                if done:
+                    finish[seq] = "stop"
+                else:
+                    outs[seq].append(tok)
+                    texts[seq] += decoders[seq].decode(self._piece(tok))
+                    cut = find_stop(texts[seq], requests[seq].stops)
+                    if cut is not None:
+                        texts[seq], finish[seq], done = texts[seq][:cut], "stop", True
+                    elif len(outs[seq]) >= settings.max_tokens:
+                        done = True
+                    if seq == 0 and on_text is not None and len(texts[0]) - hold[0] > emitted:
+                        on_text(texts[0][emitted : len(texts[0]) - hold[0]])
+                        emitted = len(texts[0]) - hold[0]
+                if done:
+                    del nxt[seq]
+                else:
+                    step.append((tok, len(self.history[seq]), seq, True))
+                    self.history[seq].append(tok)
+            if not step:
+                break
+            self._decode(step)
+            for i, (_, _, seq, _) in enumerate(step):
+                nxt[seq] = self._argmax(i, outs[seq], settings.repeat_penalty)
+        seconds = time.perf_counter() - start
+        results = []
+        for seq, req in enumerate(requests):
+            text = texts[seq] + decoders[seq].decode(b"", final=True)
+            if seq == 0 and on_text is not None and len(text) > emitted:
+                on_text(text[emitted:])
+            results.append(Generation(text=text, tokens_in=len(req.ids), tokens_out=len(outs[seq]),
+                                      seconds=seconds / n, finish=finish[seq]))
+        return results
