@@ -78,15 +78,14 @@ class Cache:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        if self.version >= SCHEMA_VERSION:
+        if self.version > SCHEMA_VERSION:
+            raise SummarizeError(f"cache schema {self.version} is newer than this summarize ({SCHEMA_VERSION})",
+                                 path=str(self.path), hint="upgrade summarize or use another --cache-dir")
+        if self.version == SCHEMA_VERSION:
             return
         self.db.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
         try:
-            current = self.version
-            if current > SCHEMA_VERSION:
-                raise SummarizeError(f"cache schema {current} is newer than this summarize ({SCHEMA_VERSION})",
-                                     path=str(self.path), hint="upgrade summarize or use another --cache-dir")
-            for index in range(current, SCHEMA_VERSION):
+            for index in range(self.version, SCHEMA_VERSION):  # re-read: another process may have migrated
                 for statement in MIGRATIONS[index].split(";"):
                     if statement.strip():
                         self.db.execute(statement)

@@ -1,0 +1,68 @@
+"""The SQLite cache: ordered migrations from an empty database, content keys, memoized hashes."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from summarize.cache import MIGRATIONS, SCHEMA_VERSION, Cache, make_key
+
+
+def _tables(path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+
+def test_empty_database_is_migrated_to_the_latest_schema(tmp_path):
+    cache = Cache(tmp_path)
+    assert cache.version == SCHEMA_VERSION == len(MIGRATIONS)
+    assert {"summaries", "file_hashes", "summaries_stage"} <= _tables(cache.path)
+    with sqlite3.connect(cache.path) as db:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(summaries)")}
+    assert {"key", "stage", "summary", "meta", "created_at", "hits"} <= columns
+    assert cache.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_old_database_is_migrated_in_order_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "summaries.sqlite3"
+    with sqlite3.connect(path) as db:  # a database left by the first schema version
+        db.executescript(MIGRATIONS[0])
+        db.execute("INSERT INTO summaries VALUES ('k', 'document', 'Un résumé.', '{}', 0)")
+        db.execute("PRAGMA user_version = 1")
+    cache = Cache(tmp_path)
+    assert cache.version == SCHEMA_VERSION
+    hit = cache.get("k")
+    assert hit is not None and hit.summary == "Un résumé."
+    cache.touch("k")
+    assert cache.stats()["hits"] == 1
+
+
+def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "summaries.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    from summarize.errors import SummarizeError
+
+    with pytest.raises(SummarizeError, match="newer than this summarize"):
+        Cache(tmp_path)
+
+
+def test_keys_change_with_every_part_of_the_content():
+    base = dict(stage="document", text="a" * 64, model="m" * 64, prompt="fr-3:abc", settings="{}", length="short")
+    key = make_key(**base)
+    assert key == make_key(**dict(base))
+    for field in base:
+        assert make_key(**{**base, field: base[field] + "x"}) != key
+
+
+def test_put_get_clear_and_model_hash_memo(tmp_path):
+    cache = Cache(tmp_path / "c")
+    cache.put("k", "map", "Résumé partiel.", {"method": "model"})
+    assert cache.get("k").meta == {"method": "model"}
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + b"\0" * 100)
+    first = cache.file_sha256(str(model))
+    assert cache.file_sha256(str(model)) == first
+    model.write_bytes(b"GGUF" + b"\1" * 100)  # new size/mtime: recomputed, never stale
+    assert cache.file_sha256(str(model)) != first
+    assert cache.clear() == 1 and cache.get("k") is None
