@@ -93,7 +93,10 @@ class MultiSequence:
                 break
             keep += 1
         keep = min(keep, len(ids) - 1)  # always decode at least the last token, for its logits
-        self.lib.llama_memory_seq_rm(self.memory, seq, keep, -1)
+        if not self.lib.llama_memory_seq_rm(self.memory, seq, keep, -1):
+            # Some caches (e.g. sliding-window attention) cannot drop a suffix: start over.
+            self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+            keep = 0
         self.history[seq] = list(ids)
         index = 0
         for lo in range(keep, len(ids), self.n_batch):

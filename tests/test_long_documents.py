@@ -62,19 +62,22 @@ def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_di
 
 @pytest.mark.slow
 def test_fact_in_the_last_chunk_reaches_a_map_summary(cache_dir, gemma_backend):
+    planted = " ".join(["La fondation Zéphyrine a été créée à Tombouctou en 2024."] +
+                       [f"La fondation Zéphyrine finance la bibliothèque numéro {i} de Tombouctou." for i in range(1, 16)])
     filler = "\n\n".join(PARAGRAPHS)
-    planted = "La fondation Zéphyrine a été créée à Tombouctou en 2024. Elle finance des bibliothèques au Mali."
-    text = f"{filler}\n\n{planted}"
+    probe = _summarizer(cache_dir, Recording(gemma_backend)).plan(f"{filler}\n\n{planted}")
+    # Cut the filler where the last chunk starts, so the planted paragraph opens the last chunk
+    # (a 270M model summarizes the opening of what it reads).
+    text = f"{filler[: probe.chunks[-1].start].rstrip()}\n\n{planted}"
     recorder = Recording(gemma_backend)
     result = _summarizer(cache_dir, recorder).summarize_text(text, source="doc")
     n = len([s for s in result.stages if s["stage"] == "map"])
-    assert n >= 3
+    assert n >= 2 and result.plan["chunks"][-1]["end"] == len(text)
     first = [p for p, _ in recorder.calls if f"partie 1 sur {n}" in p.lower()]
     last = [(p, out) for p, out in recorder.calls if f"partie {n} sur {n}" in p.lower()]
-    assert first and last and planted not in first[0]
+    assert first and last and "Zéphyrine" not in first[0]
     assert all(planted in p for p, _ in last)
     assert any("Tombouctou" in out or "Zéphyrine" in out for _, out in last)
-    assert result.plan["chunks"][-1]["end"] == len(text)
 
 
 def test_ctx_outside_the_trained_context_is_refused(cache_dir, smollm_backend):
