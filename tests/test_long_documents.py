@@ -7,6 +7,7 @@ import pytest
 
 from summarize import Summarizer
 from summarize.errors import UsageError
+from summarize.summarizer import ATTEMPTS
 
 from .conftest import LONG_SEED, SEEDS
 
@@ -53,8 +54,8 @@ def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_di
     assert [s["cache_hit"] for s in second.stages if s["stage"] == "map"] == [False] + [True] * (len(maps) - 1)
     reduce = [s for s in second.stages if s["stage"] == "reduce"]
     assert len(reduce) == 1 and reduce[0]["cache_hit"] is False  # its input (map 1's summary) changed
-    # Only chunk 1 and the reduce went to the model (a guard retry may repeat one of them).
-    assert 2 <= len(after.calls) <= 4
+    # Only chunk 1 and the reduce went to the model (guard retries may repeat each of them).
+    assert 2 <= len(after.calls) <= 2 * len(ATTEMPTS)
     assert all("partie 2 sur" not in p.lower() for p, _ in after.calls)
     assert after.calls[0][1] != before.calls[0][1]
     assert second.summary and not second.cache_hit
