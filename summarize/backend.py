@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Callable, Protocol
 
 from .prompts import Prompt
@@ -26,7 +27,12 @@ class GenSettings:
     seed: int = 42
 
     def cache_id(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return _cache_id(self)
+
+
+@lru_cache(maxsize=64)
+def _cache_id(settings: GenSettings) -> str:  # per-document key path: computed once per settings
+    return json.dumps(asdict(settings), sort_keys=True)
 
 
 @dataclass

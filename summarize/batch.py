@@ -23,7 +23,7 @@ from . import paths
 from .corpus import Item, discover
 from .errors import DocumentError, ModelError, SummarizeError, UsageError
 from .leases import Leases
-from .readers import DEFAULT_MAX_BYTES, read_document
+from .readers import DEFAULT_MAX_BYTES, Document, read_document
 from .sobriety import Meter, Report, cpu_seconds
 from .summarizer import Summarizer
 
@@ -46,7 +46,7 @@ class BatchOptions:
     max_tokens: int | None = None
     watts: float | None = None
     synthese: bool = True
-    parallel: int = 2  # documents decoded together (multi-sequence generation); 1 = one at a time
+    parallel: int = 8  # documents decoded together (multi-sequence generation); 1 = one at a time
     verbose: bool = False
 
 
@@ -143,17 +143,18 @@ class _Job:
         self.s, self.out, self.manifest, self.leases = summarizer, out, manifest, leases
         self.meter, self.observer = meter, observer
         self.model_worked = False  # a model error before any success means the model itself is broken
+        self.read: dict[str, Document] = {}  # documents prefetch() read, so process() reads each once
 
     def prefetch(self, items: list[Item]) -> None:
         """Generate the next documents' first attempts together; process() then finds them ready."""
-        texts = []
+        self.read.clear()
         for item in items:
             try:
                 if not item.error:
-                    texts.append(read_document(item.path, max_bytes=self.s.max_bytes).text)
+                    self.read[item.path] = read_document(item.path, max_bytes=self.s.max_bytes)
             except SummarizeError:
                 continue  # process() reports it
-        self.s.prefetch(texts)
+        self.s.prefetch([doc.text for doc in self.read.values()])
 
     def process(self, index: int, item: Item, *, wait: bool) -> Any:
         started = time.perf_counter()
@@ -162,7 +163,7 @@ class _Job:
         try:
             if item.error:
                 raise DocumentError(item.error, path=item.path)
-            doc = read_document(item.path, max_bytes=self.s.max_bytes)
+            doc = self.read.pop(item.path, None) or read_document(item.path, max_bytes=self.s.max_bytes)
             row.update(sha256=doc.sha256, format=doc.format, encoding=doc.encoding, note=doc.note)
             key = self.s._key("document", doc.text, self.s.length)  # the Summarizer's own cache key
             lease = None
@@ -190,20 +191,20 @@ class _Job:
                    summary=result.summary, text_sha256=result.doc_sha256, method=result.method,
                    guard_failures=result.guard_failures, run_seconds=round(time.perf_counter() - started, 3),
                    tokens_in=result.tokens_in, tokens_out=result.tokens_out, seconds=round(result.seconds, 3))
-        hit = self.s.cache.get(key)
-        meta = hit.meta if hit is not None else {}
         if result.cache_hit:
             # Record what producing this summary cost the first time: the manifest and the
             # Markdown stay identical whichever run (or process) computed it.
-            row.update(tokens_in=int(meta.get("tokens_in", 0)), tokens_out=int(meta.get("tokens_out", 0)),
-                       seconds=round(float(meta.get("seconds", 0.0)), 3), cpu_seconds=meta.get("cpu_seconds"))
+            cost = result.cost or {}
+            row.update(tokens_in=int(cost.get("tokens_in") or 0), tokens_out=int(cost.get("tokens_out") or 0),
+                       seconds=round(float(cost.get("seconds") or 0.0), 3), cpu_seconds=cost.get("cpu_seconds"))
             self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"], row["cpu_seconds"])
         else:
             row["cpu_seconds"] = round(cpu_seconds() - cpu0, 3)
             self.meter.add_computed(result.tokens_in, result.tokens_out)
             _crashpoint("after-cache")  # test hook: summary committed, Markdown and manifest not yet
+            hit = self.s.cache.get(key)
             if hit is not None:  # keep the CPU cost with the summary: what a later hit saves (sobriety report)
-                self.s.cache.put(key, "document", hit.summary, {**meta, "cpu_seconds": row["cpu_seconds"]})
+                self.s.cache.put(key, "document", hit.summary, {**hit.meta, "cpu_seconds": row["cpu_seconds"]})
         _write_if_changed(self.out / item.output, render_markdown(row).encode("utf-8"))
         self._finish(index, item, row)
         return row
@@ -271,6 +272,8 @@ def _line(row: dict[str, Any]) -> str:
 
 
 def append_row(manifest: Path, row: dict[str, Any]) -> None:
+    """One journal line. fsync'ed only for newly computed summaries: a cached or failed
+    document costs nothing to redo, and the cache, not the journal, keeps finished work."""
     data = _line(row).encode("utf-8")
     fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -278,7 +281,8 @@ def append_row(manifest: Path, row: dict[str, Any]) -> None:
             os.write(fd, data[: len(data) // 2])
             os.kill(os.getpid(), signal.SIGKILL)
         os.write(fd, data)  # one write() of a whole line: concurrent appenders never interleave
-        os.fsync(fd)
+        if row.get("status") == "ok":
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -178,7 +178,7 @@ def batch(
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache (no resume)."),
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size cap (default ≤ 4096)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
-    parallel: int = typer.Option(2, "--parallel", min=1, max=4, help="Documents decoded together (multi-sequence)."),
+    parallel: int = typer.Option(8, "--parallel", min=1, max=8, help="Documents decoded together (multi-sequence)."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens (env SUMMARIZE_MAX_TOKENS)."),
     verbose: bool = VerboseOpt,

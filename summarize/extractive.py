@@ -1,16 +1,21 @@
-"""The document's opening sentences, used two ways:
+"""Sentence extraction, used three ways:
 
 * ``lead``: the extractive fallback, when the model's output fails the guards twice.
   Faithful by construction; recorded as its own method (``extractive-fallback``).
 * ``opening``: the part of the document a lead-focused prompt shows the model (the
   "extract-then-rewrite" design of the short single-chunk prompt, see prompts/fr.toml).
+* ``salient``: a long document's chunk reduced to its most central sentences, which the
+  map prompt shows the model (same design: a 270M model given the whole chunk after
+  few-shot examples copies an example instead; docs/BENCHMARKS.md, long_coverage).
 
 Sentences are split with the chunker's French-aware rule, plus one that news text needs:
 sentences glued without a space (« …Mizan Online.Moussavi Majd… », « finale."En tous… »).
 """
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
 from .chunking import sentence_ends
 
@@ -69,3 +74,45 @@ def opening(text: str, words: int, *, cap: float = 2.0) -> str:
     joined = " ".join(out).split()
     limit = int(words * cap)
     return " ".join(joined[:limit]) + (" …" if len(joined) > limit else "")
+
+
+def firsts(parts: list[str]) -> str:
+    """The first sentence of each part, in order (a reduce that could not fuse them)."""
+    out = []
+    for part in parts:
+        found = sentences(part)
+        out.append(found[0] if found else part.strip())
+    return " ".join(x for x in out if x)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def salient(text: str, words: int) -> str:
+    """The chunk's most central sentences, in document order, until ``words`` words.
+
+    A sentence scores the mean weight of its content words (4+ letters), a word weighing
+    log(1 + its count in the chunk): sentences about what the chunk keeps talking about win,
+    and one long sentence does not win by length alone. Its first sentence gets a small bonus
+    (a section usually opens on its topic)."""
+    from .injection import without_instructions
+
+    found = [x for x in sentences(without_instructions(text)) if len(x.split()) >= MIN_WORDS]
+    if not found:
+        return opening(text, words)
+    toks = [[w for w in _TOKEN.findall(x.lower()) if len(w) >= 4] for x in found]
+    counts = Counter(w for t in toks for w in t)
+    scores = []
+    for i, t in enumerate(toks):
+        score = sum(math.log1p(counts[w]) for w in t) / math.sqrt(len(t) + 1)
+        scores.append(score * (1.2 if i == 0 else 1.0))
+    chosen: set[int] = set()
+    total = 0
+    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
+        if total >= words:
+            break
+        chosen.add(i)
+        total += len(found[i].split())
+    picked = " ".join(found[i] for i in sorted(chosen)).split()
+    limit = int(words * 2)
+    return " ".join(picked[:limit]) + (" …" if len(picked) > limit else "")

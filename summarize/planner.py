@@ -13,6 +13,10 @@ from .errors import DocumentError, UsageError
 from .prompts import PromptSet
 
 AUTO_CTX = 4096  # small models summarize better from a few thousand tokens; --ctx raises it
+# Map chunks, unless --ctx is given: a tiny model summarizes ~1.5k tokens far better than 4k
+# (long_coverage benchmark, docs/BENCHMARKS.md), and shorter chunks cost less attention.
+MAP_TOKENS = 1024
+REDUCE_FANIN = 3  # partial summaries fused per reduce call: more, and a 270M model keeps one
 MIN_CHUNK_TOKENS = 128
 
 
@@ -62,20 +66,28 @@ def make_plan(text: str, backend: Backend, prompts: PromptSet, *, length: str, m
     budget = n_ctx_cap - map_over - reduce_out
     if budget < MIN_CHUNK_TOKENS:
         raise UsageError(f"context {n_ctx_cap} leaves only {budget} tokens per chunk", hint="raise --ctx")
+    if ctx is None:
+        budget = min(budget, MAP_TOKENS)
+    # Even chunks (no 400-token tail after four full ones): the fewest chunks the budget
+    # allows, each about the same size, with slack for paragraph boundaries.
+    n_chunks = -(-doc_tokens // budget)
+    budget = min(budget, max(MIN_CHUNK_TOKENS, int(doc_tokens / n_chunks * 1.1) + 16))
     chunks = chunk_text(text, budget, backend.count_text)
     return Plan(n_ctx=n_ctx_cap, budget=budget, doc_tokens=doc_tokens, chunks=chunks)
 
 
 def group_for_reduce(summaries: list[str], backend: Backend, prompts: PromptSet, *, length: str, chat: bool,
-                     n_ctx: int, sep: str = "\n\n") -> list[list[int]]:
-    """Greedy groups of consecutive partial summaries whose reduce prompt fits the context."""
+                     n_ctx: int, sep: str = " ", fanin: int = REDUCE_FANIN) -> list[list[int]]:
+    """Greedy groups of at most ``fanin`` consecutive partial summaries whose reduce prompt
+    fits the context."""
     limit = n_ctx - prompts.max_tokens(length)
     groups: list[list[int]] = []
     current: list[int] = []
     for i in range(len(summaries)):
         trial = current + [i]
         text = sep.join(summaries[j] for j in trial)
-        fits = backend.count_prompt(prompts.render("reduce", text, chat=chat, length=length)) <= limit
+        fits = len(trial) <= fanin and \
+            backend.count_prompt(prompts.render("reduce", text, chat=chat, length=length)) <= limit
         if fits or not current:
             current = trial
         else:

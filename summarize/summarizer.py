@@ -18,6 +18,7 @@ from .typography import french_typography
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
+REDUCE_LENGTH = "short"  # one fusion of a few partial summaries: a sentence or two
 RETRY = {"repeat_penalty": 1.3, "temperature": 0.3}
 # Attempts: (use the template's retry variant, decoding overrides). Measured on OrangeSum dev
 # with gemma3-270m: of the outputs that fail a guard, ~70% pass with the other examples at
@@ -42,6 +43,9 @@ class Result:
     doc_sha256: str = ""
     plan: dict[str, Any] | None = None
     stages: list[dict[str, Any]] = field(default_factory=list)
+    # Cache hits: what computing the summary cost the first time (tokens_in, tokens_out, seconds,
+    # cpu_seconds), so a rerun still says what each summary cost.
+    cost: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +66,7 @@ class Summarizer:
         self._backend = backend
         self._model_sha: str | None = None
         self.tokens_processed = 0
+        self._plans: dict[str, Plan] = {}  # made by prefetch(), used by summarize_text()
 
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
@@ -111,10 +116,11 @@ class Summarizer:
             if on_text is not None:
                 on_text(hit.summary)
             meta = {k: v for k, v in hit.meta.items() if k in ("method", "guard_failures", "plan")}
+            cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds")}
             return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
-                          **base, **meta)
+                          cost=cost, **base, **meta)
         result = Result(summary="", **base)
-        plan = self.plan(text, source)
+        plan = self._plans.pop(text, None) or self.plan(text, source)
         result.plan = plan.as_dict()
         if plan.single:
             summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
@@ -130,16 +136,20 @@ class Summarizer:
         """Batch jobs: generate the first attempt for several uncached single-chunk documents in
         one multi-sequence pass; summarize_text() then picks each result up (guards still run)."""
         prompts = []
+        self._plans.clear()
         for text in map(normalize, texts):
             if not text or self.cache.get(self._key("document", text, self.length)) is not None:
                 continue
             try:
-                if self.plan(text).single:
+                plan = self._plans[text] = self.plan(text)  # summarize_text() takes it: tokenized once
+                if plan.single:
                     prompts.append(self.prompts.render("single", text, chat=self.chat, length=self.length))
             except SummarizeError:
                 continue  # summarize_text() reports it for that document
+        if len(prompts) < 2:  # nothing to decode together (a fully cached rerun never loads the backend)
+            return
         prefetch = getattr(self.backend, "prefetch", None)
-        if prefetch is not None and len(prompts) > 1:
+        if prefetch is not None:
             prefetch(prompts, self.settings(self.length))
 
     def plan(self, text: str, source: str | None = None) -> Plan:
@@ -157,21 +167,31 @@ class Summarizer:
                                         part=chunk.index + 1, parts=len(plan.chunks)))
         if progress:
             progress("map", len(plan.chunks), len(plan.chunks))
+        # Reduce: while the partial summaries exceed the length's word budget, the model fuses
+        # them a few at a time (each fusion must mention every summary it was given); what fits
+        # is joined in document order, so every part of the document stays in the summary.
+        target = self.prompts.target_words(self.length)
         level = 1
-        while True:
-            groups = group_for_reduce(partials, self.backend, self.prompts, length=self.length, chat=self.chat,
+        while len(partials) > 1 and _n_words(partials) > target:
+            groups = group_for_reduce(partials, self.backend, self.prompts, length=REDUCE_LENGTH, chat=self.chat,
                                       n_ctx=plan.n_ctx)
-            if len(groups) > 1 and all(len(g) == 1 for g in groups):
+            if all(len(g) == 1 for g in groups):
                 groups = [list(range(i, min(i + 2, len(partials)))) for i in range(0, len(partials), 2)]
-            final = len(groups) == 1
-            partials = [self._stage(result, "reduce", "\n\n".join(partials[i] for i in g), text, self.length,
-                                    level=level, on_text=on_text if final else None) for g in groups]
-            if final:
-                return partials[0]
-            level += 1
+            fused = [partials[g[0]] if len(g) == 1 else
+                     self._stage(result, "reduce", " ".join(partials[i] for i in g), text, REDUCE_LENGTH,
+                                 part=n + 1, parts=len(groups), level=level, inputs=[partials[i] for i in g])
+                     for n, g in enumerate(groups)]
+            if _n_words(fused) >= _n_words(partials):
+                break  # the model could not shorten them: keep them all rather than drop a part
+            partials, level = fused, level + 1
+        summary = " ".join(partials)
+        if on_text is not None:
+            on_text(summary)
+        return summary
 
     def _stage(self, result: Result, stage: str, content: str, source_text: str, length: str, *,
-               part: int = 1, parts: int = 1, level: int = 0, on_text: OnText | None = None) -> str:
+               part: int = 1, parts: int = 1, level: int = 0, on_text: OnText | None = None,
+               inputs: list[str] | None = None) -> str:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
         key = self._key(stage, content, length, part=part, parts=parts)
         started = time.perf_counter()
@@ -207,12 +227,18 @@ class Summarizer:
             self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
             summary = guards.clean(gen.text, truncated=gen.finish == "length")
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
+            if inputs and not failures and guards.uncovered(summary, inputs):
+                failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
             result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)
             if not failures:
                 method = "model" if attempt == 0 else "model-retry"
                 break
         else:
-            method, summary = "extractive-fallback", extractive.lead(content, length)
+            method = "extractive-fallback"
+            if inputs:  # a failed fusion drops no part: the first sentence of each map summary
+                summary = extractive.firsts(inputs) if level == 1 else " ".join(inputs)
+            else:
+                summary = extractive.lead(content, length)
         result.method = method  # the last stage run is the one whose text is returned
         record.update(method=method, failures=failures, seconds=round(time.perf_counter() - started, 3))
         result.stages.append(record)
@@ -224,6 +250,10 @@ class Summarizer:
         if self._backend is not None:
             self._backend.close()
         self.cache.close()
+
+
+def _n_words(texts: list[str]) -> int:
+    return sum(len(t.split()) for t in texts)
 
 
 def _text_of(prompt: prompt_data.Prompt) -> str:

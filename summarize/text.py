@@ -10,12 +10,25 @@ _BLANKS = re.compile(r"\n{3,}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+_RECENT: dict[str, None] = {}  # last outputs: the pipeline normalizes one text at several layers
+
+
 def normalize(text: str) -> str:
     """Canonical form of a document: NFC, Unix newlines, no trailing spaces, ≤1 blank line.
 
     Two files that differ only by encoding, line endings or stray spaces get the same
-    cache key and the same chunks.
+    cache key and the same chunks. Idempotent; a text it just returned comes back as is.
     """
+    if text in _RECENT:
+        return text
+    out = _normalize(text)
+    if len(_RECENT) >= 8:
+        _RECENT.pop(next(iter(_RECENT)))
+    _RECENT[out] = None
+    return out
+
+
+def _normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\ufeff", "").replace("\x00", "")
     text = _SURROGATES.sub("\ufffd", text)  # lone surrogates (library callers) cannot be encoded (issue 7)

@@ -93,3 +93,11 @@ def test_double_elision_comes_from_the_model_not_from_typography() -> None:
     case = next(c for c in FAILURES if "garbled" in c["expected"])
     assert "d'l'open" in case["output"] and "d'l'" not in case["source"]
     assert guards.GARBLED not in guards.check("Aujourd'hui, c'est l'État qu'il faut.", "x", template="", max_words=50)
+
+
+def test_uncovered_names_the_partial_summaries_a_fusion_dropped() -> None:
+    parts = ["Thomas Pesquet partira en mars pour la station spatiale.", "La mairie de Lyon ferme trois piscines.",
+             "Le Parlement européen vote une directive sur les batteries."]
+    fused = "Thomas Pesquet partira en mars ; la mairie de Lyon ferme ses piscines."
+    assert guards.uncovered(fused, parts) == [2]
+    assert guards.uncovered(fused + " Les batteries seront remplaçables.", parts) == []

@@ -7,6 +7,7 @@ import pytest
 
 from summarize import Summarizer
 from summarize.errors import UsageError
+from summarize.extractive import salient
 from summarize.summarizer import ATTEMPTS
 
 from .conftest import LONG_SEED, SEEDS
@@ -40,6 +41,11 @@ def _summarizer(cache_dir, backend, model="gemma3-270m", ctx=768):
     return Summarizer(model, length="short", cache_dir=str(cache_dir), ctx=ctx, backend=backend)
 
 
+def _shown(chunk_text: str) -> str:
+    """What a base-model map prompt shows of a chunk (its central sentences, fr.toml)."""
+    return salient(chunk_text, 45)
+
+
 @pytest.mark.slow
 def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_dir, gemma_backend):
     text = "\n\n".join(PARAGRAPHS)
@@ -47,16 +53,22 @@ def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_di
     first = _summarizer(cache_dir, before).summarize_text(text, source="doc")
     maps = [s for s in first.stages if s["stage"] == "map"]
     assert len(maps) >= 3 and not any(s["cache_hit"] for s in first.stages)
+    assert any(s["stage"] == "reduce" for s in first.stages)
 
     edited = text.replace(PARAGRAPHS[0], "Dans un entretien, " + PARAGRAPHS[0])
     after = Recording(gemma_backend)
-    second = _summarizer(cache_dir, after).summarize_text(edited, source="doc")
+    s2 = _summarizer(cache_dir, after)
+    second = s2.summarize_text(edited, source="doc")
     assert [s["cache_hit"] for s in second.stages if s["stage"] == "map"] == [False] + [True] * (len(maps) - 1)
     reduce = [s for s in second.stages if s["stage"] == "reduce"]
-    assert len(reduce) == 1 and reduce[0]["cache_hit"] is False  # its input (map 1's summary) changed
-    # Only chunk 1 and the reduce went to the model (guard retries may repeat each of them).
-    assert 2 <= len(after.calls) <= 2 * len(ATTEMPTS)
-    assert all("partie 2 sur" not in p.lower() for p, _ in after.calls)
+    first_level = [s for s in reduce if s["level"] == 1]
+    # The fusion that took map 1's summary is recomputed; the other first-level fusions are not.
+    assert first_level and first_level[0]["cache_hit"] is False
+    assert all(s["cache_hit"] for s in first_level[1:])
+    recomputed = 1 + sum(not s["cache_hit"] for s in reduce)
+    assert 2 <= len(after.calls) <= recomputed * len(ATTEMPTS)
+    later = [_shown(c.text) for c in s2.plan(edited).chunks[1:]]
+    assert not any(shown in prompt for shown in later for prompt, _ in after.calls)
     assert after.calls[0][1] != before.calls[0][1]
     assert second.summary and not second.cache_hit
 
@@ -67,17 +79,18 @@ def test_fact_in_the_last_chunk_reaches_a_map_summary(cache_dir, gemma_backend):
                        [f"La fondation Zéphyrine finance la bibliothèque numéro {i} de Tombouctou." for i in range(1, 16)])
     filler = "\n\n".join(PARAGRAPHS)
     probe = _summarizer(cache_dir, Recording(gemma_backend)).plan(f"{filler}\n\n{planted}")
-    # Cut the filler where the last chunk starts, so the planted paragraph opens the last chunk
-    # (a 270M model summarizes the opening of what it reads).
+    # Cut the filler where the last chunk starts, so the planted paragraph is all of the last chunk.
     text = f"{filler[: probe.chunks[-1].start].rstrip()}\n\n{planted}"
     recorder = Recording(gemma_backend)
-    result = _summarizer(cache_dir, recorder).summarize_text(text, source="doc")
-    n = len([s for s in result.stages if s["stage"] == "map"])
-    assert n >= 2 and result.plan["chunks"][-1]["end"] == len(text)
-    first = [p for p, _ in recorder.calls if f"partie 1 sur {n}" in p.lower()]
-    last = [(p, out) for p, out in recorder.calls if f"partie {n} sur {n}" in p.lower()]
-    assert first and last and "Zéphyrine" not in first[0]
-    assert all(planted in p for p, _ in last)
+    s = _summarizer(cache_dir, recorder)
+    result = s.summarize_text(text, source="doc")
+    plan = s.plan(text)
+    n = len([st for st in result.stages if st["stage"] == "map"])
+    assert n >= 2 and n == len(plan.chunks) and result.plan["chunks"][-1]["end"] == len(text)
+    first = [p for p, _ in recorder.calls if _shown(plan.chunks[0].text) in p]
+    last = [(p, out) for p, out in recorder.calls if _shown(plan.chunks[-1].text) in p]
+    assert first and last and "Zéphyrine" not in first[0].rsplit("Article :", 1)[1]
+    assert all("Zéphyrine" in p.rsplit("Article :", 1)[1] for p, _ in last)
     assert any("Tombouctou" in out or "Zéphyrine" in out for _, out in last)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from summarize import prompts
-from summarize.extractive import opening, sentences
+from summarize.extractive import firsts, opening, salient, sentences
 
 DOC = ("Titre court\n\nLe conseil municipal de Nantes a voté lundi soir la gratuité des transports le week-end. "
        "La mesure entrera en vigueur en janvier, a précisé la maire.Elle coûtera 12 millions d'euros par an. "
@@ -18,11 +18,12 @@ def test_base_short_prompt_shows_examples_then_the_lead_only() -> None:
     assert "Une phrase de plus" not in last or len(last.split()) < 100  # the lead, not the article
 
 
-def test_medium_and_map_prompts_show_the_whole_document() -> None:
+def test_medium_reduce_and_chat_map_prompts_show_the_whole_document() -> None:
     ps = prompts.load()
     assert ps.input_of("single", chat=False, length="short") == "lead"
-    for stage, length, chat in [("single", "medium", False), ("single", "long", True), ("map", "short", False),
-                                ("reduce", "short", True)]:
+    assert ps.input_of("map", chat=False, length="short") == "salient"  # a long document's chunk, base model
+    for stage, length, chat in [("single", "medium", False), ("single", "long", True), ("map", "short", True),
+                                ("reduce", "short", True), ("reduce", "short", False)]:
         assert ps.input_of(stage, chat=chat, length=length) == "document"
     assert DOC.strip()[-30:] in (ps.render("single", DOC, chat=False, length="medium").text or "")
 
@@ -48,3 +49,19 @@ def test_lead_splits_glued_sentences_and_skips_titles() -> None:
     assert "la maire. Elle coûtera" in " ".join(sentences(DOC))
     lead = opening(DOC, 20)
     assert lead.startswith("Le conseil municipal") and lead.endswith("a précisé la maire.")
+
+
+def test_salient_keeps_the_central_sentences_whole_and_in_order() -> None:
+    chunk = ("Le marché couvert de Rennes rouvre ses portes. " + "Il pleuvait ce matin-là. " +
+             "Les maraîchers du marché couvert saluent la réouverture du marché. " +
+             "Un chat traversa la rue. " * 5 + "Le marché couvert accueillera quarante maraîchers.")
+    picked = salient(chunk, 20)
+    assert "marché couvert accueillera quarante maraîchers." in picked and "Un chat" not in picked
+    assert picked.index("rouvre ses portes") < picked.index("quarante")  # document order
+    assert all(s in chunk for s in sentences(picked))
+
+
+def test_failed_fusion_keeps_the_first_sentence_of_every_part() -> None:
+    parts = ["La mairie ferme trois piscines. Elle promet une réouverture.", "Le Parlement vote une directive.",
+             "Un randonneur est secouru. Il va bien."]
+    assert firsts(parts) == "La mairie ferme trois piscines. Le Parlement vote une directive. Un randonneur est secouru."

@@ -39,6 +39,9 @@ class PromptSet:
     def max_tokens(self, length: str) -> int:
         return int(self._length(length)["max_tokens"])
 
+    def target_words(self, length: str) -> int:
+        return int(self._length(length).get("target_words", self.max_tokens(length) // 2))
+
     def _length(self, length: str) -> dict:
         if length not in self.data["lengths"]:
             raise ValueError(f"unknown length {length!r}; choose one of {', '.join(LENGTHS)}")
@@ -68,7 +71,7 @@ class PromptSet:
         """What the model is shown of the document: "document" (all of it) or "lead"."""
         section = self.data["chat" if chat else "base"]
         template = self._get(section, self.template_key(stage, chat=chat, length=length))
-        return "document" if "{document}" in template else "lead"
+        return "document" if "{document}" in template else "salient" if "{salient}" in template else "lead"
 
     def render(self, stage: Stage, document: str, *, chat: bool, length: str = "medium",
                part: int = 1, parts: int = 1, retry: bool = False) -> Prompt:
@@ -84,10 +87,15 @@ class PromptSet:
             from ..extractive import opening
 
             fields["lead"] = defuse(opening(document, int(settings.get("lead_words", 45)))) if document else ""
+        if "{salient}" in template:  # extract-then-rewrite for a long document's chunk
+            from ..extractive import salient
+
+            fields["salient"] = defuse(salient(document, int(settings.get("lead_words", 45)))) if document else ""
         if chat:  # examples become earlier user/assistant turns
             turns: list[tuple[str, str]] = [("system", self._get(section, key, "_system") or section["system"])]
             for article, summary in shots:
-                turns += [("user", template.format(**{**fields, "document": article, "lead": article})),
+                turns += [("user", template.format(**{**fields, "document": article, "lead": article,
+                                                      "salient": article})),
                           ("assistant", summary)]
             return Prompt(messages=(*turns, ("user", template.format(**fields))))
         fields["examples"] = "".join(section["example"].format(article=a, summary=s) for a, s in shots)

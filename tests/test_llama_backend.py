@@ -1,0 +1,45 @@
+"""The in-process llama.cpp backend: multi-sequence prefetch (issue 6) on the real model."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from summarize import prompts
+from summarize.backend import GenSettings
+from summarize.llama_backend import prefetch_group
+
+ARTICLES = [
+    "La mairie de Rennes a décidé lundi de rendre les bus gratuits le samedi à partir de janvier.",
+    "Un incendie a détruit un entrepôt près de Lille dans la nuit, sans faire de victime.",
+    "Le musée du Louvre prolonge son exposition consacrée à la peinture flamande jusqu'en mars.",
+    "Les vendanges ont commencé en avance cette année en Bourgogne à cause de la chaleur.",
+    "Une nouvelle ligne de train relie désormais Bordeaux à Lyon en moins de cinq heures.",
+]
+
+
+def test_prefetch_group_respects_the_cell_budget_and_efficient_row_counts() -> None:
+    assert prefetch_group(768, 8, 6144) == 8
+    assert prefetch_group(1024, 8, 6144) == 4  # 6 would fit, but 6 rows cost more than 8
+    assert prefetch_group(2048, 8, 6144) == 3
+    assert prefetch_group(4096, 8, 6144) == 1  # not worth a multi-sequence context
+
+
+@pytest.mark.slow
+def test_prefetch_decodes_together_and_generate_returns_each_result(gemma_backend) -> None:
+    ps = prompts.load()
+    rendered = [ps.render("single", a, chat=False, length="short") for a in ARTICLES]
+    settings = GenSettings(max_tokens=ps.max_tokens("short"))
+    gemma_backend.prefetch(rendered, settings)
+    assert len(gemma_backend._memo) == len(ARTICLES)
+    start = time.perf_counter()
+    gens = [gemma_backend.generate(p, settings) for p in rendered]
+    assert time.perf_counter() - start < 0.5  # no decoding left: each came from the shared pass
+    assert not gemma_backend._memo
+    for article, gen in zip(ARTICLES, gens):
+        assert gen.text.strip() and gen.tokens_in > 0 and 0 < gen.tokens_out <= settings.max_tokens
+    # Another decoding setting (a retry) is never served from the prefetched results.
+    gemma_backend.prefetch(rendered[:2], settings)
+    retry = GenSettings(max_tokens=8, repeat_penalty=1.3)
+    assert gemma_backend.generate(rendered[0], retry).tokens_out <= 8
+    assert len(gemma_backend._memo) == 2
