@@ -85,7 +85,7 @@ def run(
         if dry_run:
             from .dryrun import dry_run as plan_only
 
-            plan = plan_only(doc.text, model, length=length.value, ctx=ctx)
+            plan = plan_only(doc.text, model, length=length.value, ctx=ctx, max_tokens=max_tokens, source=file)
             typer.echo(json.dumps(plan, indent=2) if fmt is Format.json else _plan_text(plan))
             return
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,

@@ -11,13 +11,18 @@ from typing import Any
 from . import estimate, models
 from . import prompts as prompt_data
 from .errors import UsageError
-from .planner import make_plan, overhead
+from .planner import REDUCE_FANIN, make_plan, overhead
 from .text import normalize
 
 MAP_LENGTH = "short"
 
 
-def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | None = None) -> dict[str, Any]:
+def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | None = None,
+            max_tokens: int | None = None, source: str | None = None) -> dict[str, Any]:
+    """The plan summarize_text() would follow (same planner, same --ctx and --max-tokens
+    limits), with the prompt tokens each map would really see."""
+    from .limits import resolve_max_tokens
+
     prompts = prompt_data.load()
     try:
         ref = models.resolve(model)
@@ -27,18 +32,22 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         from .gguf import read_gguf
         from .llama_backend import LlamaCppBackend
 
-        backend = LlamaCppBackend(read_gguf(ref.path))
+        backend = LlamaCppBackend(read_gguf(ref.path), tokenizer_only=True)
         name, size, tokenizer = ref.name, os.path.getsize(ref.path), "model"
     chat = backend.has_chat_template
-    plan = make_plan(normalize(text), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx)
+    plan = make_plan(normalize(text), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
+                     max_tokens=resolve_max_tokens(max_tokens), source=source)
     if plan.single:
-        prompt_tokens = overhead(backend, prompts, "single", length, chat) + plan.doc_tokens
+        prompt_tokens = backend.count_prompt(prompts.render("single", plan.chunks[0].text, chat=chat, length=length))
         output_tokens = prompts.max_tokens(length)
-    else:
-        per_map = overhead(backend, prompts, "map", MAP_LENGTH, chat)
-        maps_out = len(plan.chunks) * prompts.max_tokens(MAP_LENGTH)
-        prompt_tokens = sum(c.tokens + per_map for c in plan.chunks) + maps_out
-        output_tokens = maps_out + prompts.max_tokens(length)
+    else:  # each map prompt as rendered (a base model's map shows its chunk's central sentences)
+        n = len(plan.chunks)
+        prompt_tokens = sum(backend.count_prompt(prompts.render("map", c.text, chat=chat, length=MAP_LENGTH,
+                                                                part=c.index + 1, parts=n)) for c in plan.chunks)
+        maps_out = n * prompts.max_tokens(MAP_LENGTH)
+        fusions = -(-n // REDUCE_FANIN)  # first level; later levels are rarer and smaller
+        prompt_tokens += maps_out + fusions * overhead(backend, prompts, "reduce", MAP_LENGTH, chat)
+        output_tokens = maps_out + fusions * prompts.max_tokens(MAP_LENGTH)
     return {"model": name, "tokenizer": tokenizer, **plan.as_dict(), "prompt_tokens": prompt_tokens,
             "max_output_tokens": output_tokens,
             "estimated_seconds": round(estimate.seconds(prompt_tokens, output_tokens, size), 1)}

@@ -6,7 +6,6 @@ reloaded larger only if a later request needs it (never beyond the trained conte
 """
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
 import time
@@ -74,7 +73,7 @@ def _route_logs(verbose: bool) -> None:
 
 class LlamaCppBackend:
     def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, tokenizer_only: bool = False) -> None:
         self.info = info
         self.path = info.path
         self.n_ctx_train = info.context_length or 4096
@@ -87,6 +86,7 @@ class LlamaCppBackend:
         self._formatter: Any = None
         self._decoders: dict[str, Any] = {}  # "single" and "multi" (prefetch) decoding contexts
         self._memo: dict[tuple[tuple[int, ...], GenSettings], Generation] = {}
+        self.tokenizer_only = tokenizer_only  # --dry-run: the vocabulary alone, no weights
         self.load_seconds = 0.0
 
     # -- loading -------------------------------------------------------------
@@ -108,6 +108,8 @@ class LlamaCppBackend:
     def tokenizer(self) -> Any:
         if self._llm is not None:
             return self._llm
+        if not self.tokenizer_only:  # it will generate: load the weights once, now
+            return self.ensure_loaded(0)
         if self._vocab is None:
             self._vocab = self._load(vocab_only=True)
         return self._vocab
@@ -116,19 +118,20 @@ class LlamaCppBackend:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def ensure_loaded(self, n_ctx: int) -> Any:
-        """Context sized to the request, rounded up; when a later request needs more, grow
-        to at least double so a batch of varied documents reloads only a few times."""
-        n_ctx = -(-n_ctx // CTX_STEP) * CTX_STEP
-        if self._llm is not None:
-            if self._llm.n_ctx() >= n_ctx:
-                return self._llm
-            n_ctx = max(n_ctx, 2 * self._llm.n_ctx())
-        n_ctx = min(self.n_ctx_train, n_ctx)
-        self.close()
-        self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                               n_batch=min(self.n_batch, n_ctx), n_ubatch=min(self.n_batch, n_ctx), seed=42)
-        self._vocab = None
+    def ensure_loaded(self, need: int) -> Any:
+        """The model, loaded once. Its own llama.cpp context is minimal and unused: the
+        decoders (llama_batch.py) own the contexts, sized per request."""
+        if need > self.n_ctx_train:
+            raise ModelError(f"{need} tokens exceed the model's trained context ({self.n_ctx_train})", path=self.path,
+                             hint="the document should have been chunked; please report this")
+        if self._llm is None:
+            if self._vocab is not None:
+                with contextlib.suppress(Exception):
+                    self._vocab.close()
+                self._vocab = None
+            n_ctx = min(CTX_STEP, self.n_ctx_train)
+            self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                                   n_batch=n_ctx, n_ubatch=n_ctx, seed=42)
         return self._llm
 
     def close(self) -> None:
@@ -206,7 +209,7 @@ class LlamaCppBackend:
         """Generate several prompts together (one decode step advances all of them); later
         generate() calls with the same prompt and settings return these results."""
         self._memo.clear()
-        if settings.temperature != 0.0 or len(prompts) < 2:
+        if len(prompts) < 2:
             return
         from .llama_batch import SeqRequest
 
@@ -237,41 +240,11 @@ class LlamaCppBackend:
             raise ModelError(f"prompt of {len(ids)} tokens + {settings.max_tokens} to generate exceeds the "
                              f"model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
-        if settings.temperature == 0.0:
-            from .llama_batch import SeqRequest
+        from .llama_batch import SeqRequest
 
-            gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
-            gen.seconds = time.perf_counter() - start
-            return gen
-        llm = self.ensure_loaded(needed)
-        llm.set_seed(settings.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text, emitted, n_out, finish = "", 0, 0, "length"
-        hold = max((len(s) for s in stops), default=0)
-        import llama_cpp
-
-        vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
-        for token in llm.generate(ids, top_k=settings.top_k, top_p=settings.top_p, temp=settings.temperature,
-                                  repeat_penalty=settings.repeat_penalty, reset=True):
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish = "stop"
-                break
-            n_out += 1
-            text += decoder.decode(llm.detokenize([token], special=False))
-            cut = find_stop(text, stops)
-            if cut is not None:
-                text, finish = text[:cut], "stop"
-                break
-            if on_text is not None and len(text) - hold > emitted:
-                on_text(text[emitted : len(text) - hold])
-                emitted = len(text) - hold
-            if n_out >= settings.max_tokens:
-                break
-        text += decoder.decode(b"", final=True)
-        if on_text is not None and len(text) > emitted:
-            on_text(text[emitted:])
-        return Generation(text=text, tokens_in=len(ids), tokens_out=n_out,
-                          seconds=time.perf_counter() - start, finish=finish)
+        gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
+        gen.seconds = time.perf_counter() - start
+        return gen
 
 
 def prefetch_group(need: int, max_sequences: int, cells: int) -> int:

@@ -1,9 +1,10 @@
-"""Greedy decoding straight on llama.cpp's C API: one or several sequences per step.
+"""Decoding straight on llama.cpp's C API: one or several sequences per step.
 
-Why not ``Llama.generate``: for greedy decoding its sampler chain builds a candidate array
-over the whole vocabulary (262k entries for Gemma 3) on every token, ~1 ms that llama.cpp's
-own tools do not spend; here the repeat penalty is applied to the ≤64 recent tokens and the
-argmax is taken with numpy, which gives the same token. Several sequences can also advance
+Why not ``Llama.generate``: its sampler chain builds a candidate array over the whole
+vocabulary (262k entries for Gemma 3) on every token, ~1 ms that llama.cpp's own tools do
+not spend; here the repeat penalty is applied to the ≤64 recent tokens and the argmax is
+taken with numpy, which gives the same token (retries at temperature > 0 draw with numpy
+after llama.cpp's top-k / top-p / temperature chain). Several sequences can also advance
 in one decode step: token generation on a CPU is bound by memory bandwidth, so a step that
 advances two documents costs little more than one. Each slot keeps the tokens already in
 its KV cache, so a shared prompt prefix (the few-shot examples) is evaluated only once.
@@ -67,17 +68,28 @@ class MultiSequence:
         if self.lib.llama_decode(self.ctx, b) != 0:
             raise RuntimeError("llama_decode failed")
 
-    def _argmax(self, index: int, recent: list[int], penalty: float) -> int:
+    def _choose(self, index: int, recent: list[int], settings: GenSettings, rng: np.random.Generator) -> int:
+        """The next token: repeat penalty on the recent tokens, then the argmax (greedy) or, at
+        temperature > 0, llama.cpp's chain: top-k, top-p, temperature, draw."""
         ptr = self.lib.llama_get_logits_ith(self.ctx, index)
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
-        if penalty == 1.0 or not recent:
+        penalty = settings.repeat_penalty
+        if penalty != 1.0 and recent:
+            seen = np.fromiter(set(recent[-PENALTY_WINDOW:]), dtype=np.int64)
+            # In place: llama.cpp rewrites these logits on the next decode anyway.
+            logits[seen] = np.where(logits[seen] > 0, logits[seen] / penalty, logits[seen] * penalty)
+        if settings.temperature == 0.0:
             return int(np.argmax(logits))
-        seen = np.fromiter(set(recent[-PENALTY_WINDOW:]), dtype=np.int64)
-        saved = logits[seen].copy()
-        logits[seen] = np.where(saved > 0, saved / penalty, saved * penalty)  # llama.cpp's repeat penalty
-        token = int(np.argmax(logits))
-        logits[seen] = saved
-        return token
+        k = settings.top_k if 0 < settings.top_k < self.n_vocab else self.n_vocab
+        ids = np.argpartition(logits, -k)[-k:]
+        ids = ids[np.argsort(-logits[ids], kind="stable")]
+        vals = logits[ids].astype(np.float64)
+        if settings.top_p < 1.0:
+            p = np.exp(vals - vals[0])
+            keep = int(np.searchsorted(np.cumsum(p / p.sum()), settings.top_p)) + 1
+            ids, vals = ids[:keep], vals[:keep]
+        p = np.exp((vals - vals[0]) / settings.temperature)
+        return int(rng.choice(ids, p=p / p.sum()))
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(128)
@@ -108,10 +120,12 @@ class MultiSequence:
 
     def generate(self, requests: list[SeqRequest], settings: GenSettings,
                  on_text: OnText | None = None) -> list[Generation]:
-        """Greedy generation for up to n_seq prompts at once; ``on_text`` streams sequence 0."""
-        assert settings.temperature == 0.0 and 0 < len(requests) <= self.n_seq
+        """Generation for up to n_seq prompts at once; ``on_text`` streams sequence 0. Sampling
+        (temperature > 0) is seeded per sequence, so a request gives the same text every run."""
+        assert 0 < len(requests) <= self.n_seq
         start = time.perf_counter()
         n = len(requests)
+        rngs = [np.random.default_rng([settings.seed, seq]) for seq in range(n)]
         decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
         texts, outs, finish = [""] * n, [[] for _ in range(n)], ["length"] * n
         hold = [max((len(s) for s in r.stops), default=0) for r in requests]
@@ -120,7 +134,7 @@ class MultiSequence:
         for seq, req in enumerate(requests):
             if len(req.ids) + settings.max_tokens > self.n_ctx_seq:
                 raise ValueError("prompt does not fit the per-sequence context")
-            nxt[seq] = self._argmax(self._prefill(seq, req.ids), [], settings.repeat_penalty)
+            nxt[seq] = self._choose(self._prefill(seq, req.ids), [], settings, rngs[seq])
         while nxt:
             step = []
             for seq, tok in list(nxt.items()):
@@ -147,7 +161,7 @@ class MultiSequence:
                 break
             self._decode(step)
             for i, (_, _, seq, _) in enumerate(step):
-                nxt[seq] = self._argmax(i, outs[seq], settings.repeat_penalty)
+                nxt[seq] = self._choose(i, outs[seq], settings, rngs[seq])
         seconds = time.perf_counter() - start
         results = []
         for seq, req in enumerate(requests):

@@ -43,3 +43,14 @@ def test_prefetch_decodes_together_and_generate_returns_each_result(gemma_backen
     retry = GenSettings(max_tokens=8, repeat_penalty=1.3)
     assert gemma_backend.generate(rendered[0], retry).tokens_out <= 8
     assert len(gemma_backend._memo) == 2
+
+
+@pytest.mark.slow
+def test_sampling_retries_are_seeded_and_bounded(gemma_backend) -> None:
+    prompt = prompts.load().render("single", ARTICLES[0], chat=False, length="short")
+    hot = GenSettings(max_tokens=24, temperature=0.9, top_k=40, top_p=0.95, seed=7)
+    first, again = gemma_backend.generate(prompt, hot), gemma_backend.generate(prompt, hot)
+    assert first.text == again.text and 0 < first.tokens_out <= 24
+    draws = {gemma_backend.generate(prompt, GenSettings(max_tokens=24, temperature=1.5, seed=s)).text
+             for s in range(4)}
+    assert len(draws) > 1  # the seed matters: it is a draw, not the argmax

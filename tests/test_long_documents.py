@@ -125,3 +125,9 @@ def test_dry_run_without_the_model_file_uses_tiktoken(cli):
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["tokenizer"].startswith("tiktoken") and len(plan["chunks"]) >= 4
+
+
+def test_dry_run_applies_the_max_tokens_limit(cli):
+    proc = cli(str(LONG_SEED), "--dry-run", "--max-tokens", "1000")
+    assert proc.returncode == 2 and "document too long" in proc.stderr and LONG_SEED.name in proc.stderr
+    assert "Traceback" not in proc.stderr
