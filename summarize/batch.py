@@ -112,6 +112,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
                     rows[index] = row
             pending = deferred
         ordered = [rows[i] for i in sorted(rows)]
+        summarizer.end_prefetch()
         if options.synthese:
             from .synthesis import write_synthesis
 

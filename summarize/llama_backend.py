@@ -205,6 +205,14 @@ class LlamaCppBackend:
                                              self.n_threads, self.n_batch)
         return self._decoders[kind]
 
+    def end_prefetch(self) -> None:
+        """Free the multi-sequence context (the batch is done with it): its KV cache is the
+        largest buffer after the weights, and the corpus synthesis needs a larger context."""
+        self._memo.clear()
+        decoder = self._decoders.pop("multi", None)
+        if decoder is not None:
+            decoder.close()
+
     def prefetch(self, prompts: list[Prompt], settings: GenSettings) -> None:
         """Generate several prompts together (one decode step advances all of them); later
         generate() calls with the same prompt and settings return these results."""

@@ -152,6 +152,13 @@ class Summarizer:
         if prefetch is not None:
             prefetch(prompts, self.settings(self.length))
 
+    def end_prefetch(self) -> None:
+        """No more prefetch(): the backend may free what it held for it."""
+        self._plans.clear()
+        end = getattr(self._backend, "end_prefetch", None)
+        if end is not None:
+            end()
+
     def plan(self, text: str, source: str | None = None) -> Plan:
         return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,
                          chat=self.chat, ctx=self.ctx, max_tokens=self.max_tokens, source=source)

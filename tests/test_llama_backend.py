@@ -43,6 +43,9 @@ def test_prefetch_decodes_together_and_generate_returns_each_result(gemma_backen
     retry = GenSettings(max_tokens=8, repeat_penalty=1.3)
     assert gemma_backend.generate(rendered[0], retry).tokens_out <= 8
     assert len(gemma_backend._memo) == 2
+    gemma_backend.end_prefetch()  # the batch frees the multi-sequence context before its synthesis
+    assert not gemma_backend._memo and "multi" not in gemma_backend._decoders
+    assert gemma_backend.generate(rendered[1], settings).text.strip()
 
 
 @pytest.mark.slow
