@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from . import extractive, guards, injection, models, paths, prompts as prompt_data
+from . import models, paths, prompts as prompt_data
 from .backend import Backend, GenSettings, OnText
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
-from .planner import Plan, group_for_reduce, make_plan
 from .readers import DEFAULT_MAX_BYTES, read_document
 from .limits import resolve_max_tokens
 from .text import normalize, sha256_text
-from .typography import french_typography
+
+if TYPE_CHECKING:
+    from .planner import Plan
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
@@ -126,6 +127,8 @@ class Summarizer:
             summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
         else:
             summary = self._map_reduce(result, plan, text, on_text, progress)
+        from .typography import french_typography
+
         result.summary = french_typography(summary)
         result.seconds = time.perf_counter() - start
         self.cache.put(key, "document", result.summary,
@@ -160,6 +163,8 @@ class Summarizer:
             end()
 
     def plan(self, text: str, source: str | None = None) -> Plan:
+        from .planner import make_plan  # only on a cache miss: a hit never chunks
+
         return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,
                          chat=self.chat, ctx=self.ctx, max_tokens=self.max_tokens, source=source)
 
@@ -180,6 +185,8 @@ class Summarizer:
         target = self.prompts.target_words(self.length)
         level = 1
         while len(partials) > 1 and _n_words(partials) > target:
+            from .planner import group_for_reduce
+
             groups = group_for_reduce(partials, self.backend, self.prompts, length=REDUCE_LENGTH, chat=self.chat,
                                       n_ctx=plan.n_ctx)
             if all(len(g) == 1 for g in groups):
@@ -200,6 +207,8 @@ class Summarizer:
                part: int = 1, parts: int = 1, level: int = 0, on_text: OnText | None = None,
                inputs: list[str] | None = None) -> str:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
+        from . import extractive, guards, injection  # here: a cache hit never pays their regexes (~15 ms)
+
         key = self._key(stage, content, length, part=part, parts=parts)
         started = time.perf_counter()
         hit = self.cache.get(key) if stage != "single" else None
