@@ -173,7 +173,9 @@ def _kill_when(cache: Path, args: list[str], ready, limit: float = 900) -> None:
 def test_sigkill_at_any_point_then_rerun_completes_only_the_rest(tmp_path):
     corpus, cache, out = tmp_path / "corpus", tmp_path / "cache", tmp_path / "out"
     docs = write_corpus(corpus, 4)
-    args = [str(corpus), "--out", str(out), "--length", "short", "--no-synthese"]
+    # One document at a time, so that external kills land between documents (with the default
+    # --parallel 8 all four are generated in one pass; see the next test for that path).
+    args = [str(corpus), "--out", str(out), "--length", "short", "--no-synthese", "--parallel", "1"]
     computed: list[str] = []  # paths summarized by the model, over all runs
 
     def new_ok_rows(skip: int) -> list[dict]:
@@ -214,6 +216,21 @@ def test_sigkill_at_any_point_then_rerun_completes_only_the_rest(tmp_path):
     assert data["counts"]["cached"] == before
     computed += [r["path"] for r in rows if r["status"] == "ok"]
     assert len(computed) == len(set(computed)), f"a document was summarized twice: {computed}"
+    assert len(_cache_rows(cache)) == len(docs)
+
+
+def test_sigkill_after_a_prefetched_commit_loses_nothing(tmp_path):
+    corpus, cache, out = tmp_path / "corpus", tmp_path / "cache", tmp_path / "out"
+    docs = write_corpus(corpus, 4)
+    args = [str(corpus), "--out", str(out), "--length", "short", "--no-synthese"]  # default --parallel 8
+    crash = _run(cache, *args, SUMMARIZE_CRASH_AT="after-cache:2")  # all four generated together
+    assert crash.returncode == -signal.SIGKILL
+    assert len(_cache_rows(cache)) == 2 and _complete_lines(out) == 1
+    final = _run(cache, *args, "--format", "json")
+    assert final.returncode == 0, final.stderr
+    counts = json.loads(final.stdout)["counts"]
+    assert counts == {"ok": 2, "cached": 2, "error": 0}  # the two committed before the kill are not redone
+    _check_complete(out, cache, docs)
     assert len(_cache_rows(cache)) == len(docs)
 
 
