@@ -1,8 +1,8 @@
 """In-process llama.cpp backend (llama-cpp-python).
 
-Tokenization uses a vocab-only load (no weights), so planning and --dry-run are cheap.
-The full model loads on first generation with a context sized to the request, and is
-reloaded larger only if a later request needs it (never beyond the trained context).
+--dry-run tokenizes with a vocab-only load (no weights). Otherwise the model loads once,
+on first use; generation runs in decoders (llama_batch.py) whose contexts are sized per
+request, never beyond the trained context.
 """
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ class LlamaCppBackend:
     PREFETCH_CELLS = 6144  # gemma3-270m: 18 KB per cell, 110 MB
 
     def _decoder(self, need: int, n_seq: int = 1) -> Any:
-        """A greedy decoder (llama_batch.py) with ``n_seq`` slots of at least ``need`` tokens.
+        """A decoder (llama_batch.py) with ``n_seq`` slots of at least ``need`` tokens.
         Single generation and prefetch groups keep separate contexts: each slot keeps its
         KV cache, so the shared few-shot prefix is evaluated once per slot."""
         from .llama_batch import MultiSequence
@@ -196,9 +196,11 @@ class LlamaCppBackend:
         if current is not None and current.model == llm._model.model and current.n_ctx_seq >= need \
                 and current.n_seq >= n_seq:
             return current
-        n_ctx_seq = -(-need // CTX_STEP) * CTX_STEP
-        if kind == "single" and current is not None and current.model == llm._model.model:
-            n_ctx_seq = max(n_ctx_seq, 2 * current.n_ctx_seq)  # grow geometrically, like the model context
+        n_ctx_seq = need  # prefetch sizes its slots itself, within its KV budget
+        if kind == "single":
+            n_ctx_seq = -(-need // CTX_STEP) * CTX_STEP
+            if current is not None and current.model == llm._model.model:
+                n_ctx_seq = max(n_ctx_seq, 2 * current.n_ctx_seq)  # grow geometrically: few re-creations
         if current is not None:
             current.close()
         self._decoders[kind] = MultiSequence(llm._model.model, n_seq, min(n_ctx_seq, self.n_ctx_train),
