@@ -12,23 +12,12 @@ import time
 from typing import Any
 
 from .backend import GenSettings, Generation, OnText
+from .cpuslot import CpuSlots, usable_cores as physical_cores  # noqa: F401 (re-exported for benchmarks)
 from .errors import ModelError
 from .gguf import GGUFInfo
 from .prompts import Prompt
 
 CTX_STEP = 512
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-        if hasattr(os, "sched_getaffinity"):  # containers may pin us to fewer CPUs
-            cores = min(cores, len(os.sched_getaffinity(0)))
-        return max(1, cores)
-    except Exception:  # pragma: no cover - psutil is a dependency, but never fail on it
-        return max(1, os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
@@ -78,7 +67,10 @@ class LlamaCppBackend:
         self.path = info.path
         self.n_ctx_train = info.context_length or 4096
         self.has_chat_template = info.chat_template is not None
-        self.n_threads = n_threads or physical_cores()
+        # Machine-wide CPU slots: each decoding step takes turns with other summarize processes and
+        # runs on the cores a foreign load leaves free (cpuslot.py); --threads fixes the count.
+        self.slots = CpuSlots(n_threads)
+        self.n_threads = self.slots.ceiling
         self.n_batch = n_batch
         self.verbose = verbose
         self._vocab: Any = None
@@ -204,7 +196,7 @@ class LlamaCppBackend:
         if current is not None:
             current.close()
         self._decoders[kind] = MultiSequence(llm._model.model, n_seq, min(n_ctx_seq, self.n_ctx_train),
-                                             self.n_threads, self.n_batch)
+                                             self.slots, self.n_batch)
         return self._decoders[kind]
 
     def end_prefetch(self) -> None:
