@@ -192,7 +192,8 @@ def ollama_entry(root: str, manifest: str, name: str, checked: dict[str, tuple] 
         memo = _check_file(blob, size)
         if memo[1] == "file missing":  # ollama before 0.1.x (and Windows copies) used `sha256:HEX`
             legacy = os.path.join(root, "blobs", f"sha256:{hexa}")
-            memo = _check_file(legacy, size) if os.path.exists(legacy) else (size, f"blob sha256-{hexa[:12]}… missing")
+            missing = (size, f"blob sha256-{hexa[:12]}… missing")
+            memo = _check_file(legacy, size) if os.path.exists(legacy) else missing
         if checked is not None:
             checked[blob] = memo
     return Found(name, "ollama", blob, memo[0], sha, memo[1])

@@ -70,7 +70,7 @@ class HubSource:
                                         local_dir=staging))
         except Exception as exc:  # network errors come in many types; all mean the same to the user
             raise ModelError(f"could not download {entry['file']} from {entry['repo']} ({type(exc).__name__})",
-                             hint="check the network connection, or download it elsewhere and put it in models/") from None
+                             hint="check the network connection, or download it elsewhere into models/") from None
 
 
 class MirrorSource:

@@ -155,7 +155,8 @@ def available(gpu_layers: str | int | None = None, check: bool = False) -> list[
         if found is None:
             pinned = "" if pinned_download(entry) else "; no pinned sha256 and size: `models pull` refuses it"
             rows.append({"name": name, "source": "catalog", "usable": False, "license": entry.get("license"),
-                         "context": entry.get("context"), "size": entry.get("size") or int(entry.get("size_gb", 0) * 1e9),
+                         "context": entry.get("context"),
+                         "size": entry.get("size") or int(entry.get("size_gb", 0) * 1e9),
                          "pinned": pinned_download(entry),
                          "error": f"not downloaded (summarize models pull {name}){pinned}"})
         else:
