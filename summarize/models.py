@@ -153,7 +153,7 @@ def available(gpu_layers: str | int | None = None, check: bool = False) -> list[
     for name, entry in load_catalog().items():
         found = find_user_file(entry["file"])
         if found is None:
-            pinned = "" if pinned_download(entry) else "; no pinned sha256 and size: `models pull` refuses it"
+            pinned = "" if pinned_download(entry) else "; the catalog pins no sha256 and size: pull needs --sha256 and --size"
             rows.append({"name": name, "source": "catalog", "usable": False, "license": entry.get("license"),
                          "context": entry.get("context"),
                          "size": entry.get("size") or int(entry.get("size_gb", 0) * 1e9),
