@@ -48,6 +48,7 @@ class BatchOptions:
     synthese: bool = True
     parallel: int = 8  # documents decoded together (multi-sequence generation); 1 = one at a time
     verbose: bool = False
+    gpu_layers: str | None = None  # --gpu-layers N|all (None: all when llama.cpp can offload)
 
 
 @dataclass
@@ -89,7 +90,8 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         raise UsageError("no documents found", hint="pass files, folders or quoted globs like 'docs/**/*.pdf'")
     summarizer = Summarizer(options.model, length=options.length, cache_dir=options.cache_dir,
                             use_cache=options.use_cache, ctx=options.ctx, threads=options.threads,
-                            verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens)
+                            verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens,
+                            gpu_layers=options.gpu_layers)
     _remove_stale_temps(out)
     manifest = out / MANIFEST
     repair_journal(manifest)

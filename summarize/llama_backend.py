@@ -62,7 +62,7 @@ def _route_logs(verbose: bool) -> None:
 
 class LlamaCppBackend:
     def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
-                 verbose: bool = False, tokenizer_only: bool = False) -> None:
+                 verbose: bool = False, tokenizer_only: bool = False, gpu_layers: int | None = None) -> None:
         self.info = info
         self.path = info.path
         self.n_ctx_train = info.context_length or 4096
@@ -80,6 +80,8 @@ class LlamaCppBackend:
         self._memo: dict[tuple[tuple[int, ...], GenSettings], Generation] = {}
         self.tokenizer_only = tokenizer_only  # --dry-run: the vocabulary alone, no weights
         self.load_seconds = 0.0
+        self.gpu_layers = gpu_layers  # None: every layer when this llama.cpp can offload (gpu.py)
+        self.gpu_offloaded: str | int = 0  # layers really offloaded, known once loaded
 
     # -- loading -------------------------------------------------------------
     def _load(self, **kwargs: Any) -> Any:
@@ -121,9 +123,13 @@ class LlamaCppBackend:
                 with contextlib.suppress(Exception):
                     self._vocab.close()
                 self._vocab = None
+            from . import gpu
+
             n_ctx = min(CTX_STEP, self.n_ctx_train)
+            n_gpu_layers = gpu.for_load(self.gpu_layers)
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                                   n_batch=n_ctx, n_ubatch=n_ctx, seed=42)
+                                   n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
+            self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
         return self._llm
 
     def close(self) -> None:

@@ -47,6 +47,7 @@ class Result:
     # Cache hits: what computing the summary cost the first time (tokens_in, tokens_out, seconds,
     # cpu_seconds), so a rerun still says what each summary cost.
     cost: dict[str, Any] | None = None
+    gpu_layers: str | int | None = None  # layers offloaded to a GPU when computed (not in the cache key: gpu.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,9 +57,13 @@ class Summarizer:
     def __init__(self, model: str | None = None, *, length: str = "medium", cache_dir: str | None = None,
                  use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
                  verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
-                 backend: Backend | None = None, max_tokens: int | None = None) -> None:
+                 backend: Backend | None = None, max_tokens: int | None = None,
+                 gpu_layers: str | int | None = None) -> None:
         if length not in prompt_data.LENGTHS:
             raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
+        from . import gpu
+
+        self.gpu_layers = gpu.parse(gpu_layers)  # a bad value fails before any work
         self.ref = models.resolve(model)
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
@@ -73,7 +78,8 @@ class Summarizer:
     @property
     def model_sha256(self) -> str:
         if self._model_sha is None:
-            self._model_sha = self.cache.file_sha256(self.ref.path)
+            # A blob named by its sha256 (ollama, HF cache) is not re-hashed: its name is its digest.
+            self._model_sha = self.ref.sha256 or self.cache.file_sha256(self.ref.path)
         return self._model_sha
 
     @property
@@ -82,7 +88,8 @@ class Summarizer:
             from .gguf import read_gguf
             from .llama_backend import LlamaCppBackend
 
-            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose)
+            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose,
+                                            gpu_layers=self.gpu_layers)
         return self._backend
 
     @property
@@ -117,7 +124,7 @@ class Summarizer:
             if on_text is not None:
                 on_text(hit.summary)
             meta = {k: v for k, v in hit.meta.items() if k in ("method", "guard_failures", "plan")}
-            cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds")}
+            cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds", "gpu_layers")}
             return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
                           cost=cost, **base, **meta)
         result = Result(summary="", **base)
@@ -131,6 +138,7 @@ class Summarizer:
 
         result.summary = french_typography(summary)
         result.seconds = time.perf_counter() - start
+        result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
         self.cache.put(key, "document", result.summary,
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
