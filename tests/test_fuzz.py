@@ -303,3 +303,9 @@ def test_docx_zip_bomb_is_refused_before_inflating():
             read_document(path)
     finally:
         os.unlink(path)
+
+
+def test_hidden_html_stripping_keeps_going_past_control_characters_after_a_comment():
+    # Found by the fuzzer: lxml parses a comment's tail with a control character but refuses it
+    # when the tail is given back to the parent (ValueError).
+    assert htmlclean.strip_hidden("<p>a<!--x-->\x01b</p>") == "<html><body><p>ab</p></body></html>"
