@@ -16,7 +16,7 @@ import time
 from common import dev_documents, report
 
 from summarize import Summarizer
-from summarize.llama_backend import LlamaCppBackend
+from summarize.backends.llama_cpp import LlamaCppBackend
 
 
 class Recorder:

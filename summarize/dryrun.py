@@ -30,7 +30,7 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         backend, name, size, tokenizer = _estimator(model)
     else:
         from .gguf import read_gguf
-        from .llama_backend import LlamaCppBackend
+        from .backends.llama_cpp import LlamaCppBackend
 
         backend = LlamaCppBackend(read_gguf(ref.path), tokenizer_only=True)
         name, size, tokenizer = ref.name, os.path.getsize(ref.path), "model"

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, paths, prompts as prompt_data
-from .backend import Backend, GenSettings, OnText
+from .backends.base import Backend, GenSettings, OnText
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
 from .readers import DEFAULT_MAX_BYTES, read_document
@@ -80,7 +80,7 @@ class Summarizer:
     def backend(self) -> Backend:
         if self._backend is None:
             from .gguf import read_gguf
-            from .llama_backend import LlamaCppBackend
+            from .backends.llama_cpp import LlamaCppBackend
 
             self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose)
         return self._backend

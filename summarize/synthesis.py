@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import guards
-from .backend import GenSettings
+from .backends.base import GenSettings
 from .cache import make_key
 from .chunking import sentence_ends
 from .prompts import Prompt

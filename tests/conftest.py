@@ -39,7 +39,7 @@ def smollm_path() -> str:
 @pytest.fixture(scope="session")
 def gemma_backend(gemma_path: str):
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(read_gguf(gemma_path))
     yield backend
@@ -49,7 +49,7 @@ def gemma_backend(gemma_path: str):
 @pytest.fixture(scope="session")
 def smollm_backend(smollm_path: str):
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(read_gguf(smollm_path))
     yield backend

@@ -101,7 +101,7 @@ def test_ctx_outside_the_trained_context_is_refused(cache_dir, smollm_backend):
 
 
 def test_backend_refuses_a_prompt_longer_than_the_trained_context(smollm_backend):
-    from summarize.backend import GenSettings
+    from summarize.backends.base import GenSettings
     from summarize.errors import ModelError
     from summarize.prompts import Prompt
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Callable, Protocol
 
-from .prompts import Prompt
+from ..prompts import Prompt
 
 OnText = Callable[[str], None]
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import GenSettings, Generation, OnText
-from .llama_backend import find_stop
+from .base import GenSettings, Generation, OnText
+from .llama_cpp import find_stop
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
 

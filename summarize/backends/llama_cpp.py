@@ -11,10 +11,10 @@ import os
 import time
 from typing import Any
 
-from .backend import GenSettings, Generation, OnText
-from .errors import ModelError
-from .gguf import GGUFInfo
-from .prompts import Prompt
+from .base import GenSettings, Generation, OnText
+from ..errors import ModelError
+from ..gguf import GGUFInfo
+from ..prompts import Prompt
 
 CTX_STEP = 512
 
@@ -188,7 +188,7 @@ class LlamaCppBackend:
         """A decoder (llama_batch.py) with ``n_seq`` slots of at least ``need`` tokens.
         Single generation and prefetch groups keep separate contexts: each slot keeps its
         KV cache, so the shared few-shot prefix is evaluated once per slot."""
-        from .llama_batch import MultiSequence
+        from .decoder import MultiSequence
 
         llm = self.ensure_loaded(need)
         kind = "multi" if n_seq > 1 else "single"
@@ -221,7 +221,7 @@ class LlamaCppBackend:
         self._memo.clear()
         if len(prompts) < 2:
             return
-        from .llama_batch import SeqRequest
+        from .decoder import SeqRequest
 
         requests = [SeqRequest(*self.prompt_tokens(p)) for p in prompts]
         need = -(-(max(len(r.ids) for r in requests) + settings.max_tokens) // 256) * 256
@@ -250,7 +250,7 @@ class LlamaCppBackend:
             raise ModelError(f"prompt of {len(ids)} tokens + {settings.max_tokens} to generate exceeds the "
                              f"model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
-        from .llama_batch import SeqRequest
+        from .decoder import SeqRequest
 
         gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
         gen.seconds = time.perf_counter() - start

@@ -1,0 +1,1 @@
+"""Inference backends: the interface (base), in-process llama.cpp, and HTTP servers."""
