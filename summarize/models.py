@@ -31,7 +31,7 @@ ALIASES = {"gemma3": "gemma3-270m", "gemma": "gemma3-270m", "smollm2": "smollm2-
 class ModelRef:
     name: str
     path: str
-    source: str  # "embedded" | "catalog" | "file"
+    source: str  # "embedded" | "catalog" | "file" | "remote" (path is then the server's URL)
     license: str | None = None
 
 
@@ -93,6 +93,11 @@ def find_user_file(filename: str) -> Path | None:
 def resolve(spec: str | None) -> ModelRef:
     """Turn ``--model`` into a model file, or raise a one-line, actionable error."""
     spec = (spec or os.environ.get("SUMMARIZE_MODEL") or DEFAULT_MODEL).strip()
+    if spec.lower().startswith(("http://", "https://")):  # a server the user names (backends/remote.py)
+        from .backends.remote import parse
+
+        endpoint = parse(spec).display  # credentials and query strings are refused there
+        return ModelRef(endpoint, endpoint, "remote")
     name = ALIASES.get(spec.lower(), spec.lower())
     if name in EMBEDDED:
         return EMBEDDED[name]()

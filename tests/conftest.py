@@ -71,3 +71,13 @@ def cli(cache_dir: Path):
         return run_cli(*args, env=env, **kw)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_server(gemma_path: str, tmp_path_factory):
+    """A real llama-cpp-python server running the embedded Gemma on 127.0.0.1 (tests/llamaserver.py)."""
+    from .llamaserver import start
+
+    server = start(gemma_path, tmp_path_factory.mktemp("server") / "server.log")
+    yield server
+    server.kill()

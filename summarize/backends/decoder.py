@@ -20,9 +20,13 @@ from typing import Any
 import numpy as np
 
 from .base import GenSettings, Generation, OnText
-from .llama_cpp import find_stop
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
+
+
+def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
 
 
 @dataclass

@@ -160,16 +160,20 @@ class LlamaCppBackend:
             )
         return self._formatter
 
-    def prompt_tokens(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
-        tok = self.tokenizer
+    def render(self, prompt: Prompt) -> tuple[str, tuple[str, ...], bool, bool]:
+        """The text the model reads (chat template applied), its stop strings, whether a BOS
+        is added, whether control tokens in the text are parsed (the template's own are)."""
         if prompt.messages is not None:
             if not self.has_chat_template:
                 raise ModelError("this model has no chat template; use a base-model prompt", path=self.path)
             rendered = self._chat_formatter()(messages=[{"role": r, "content": c} for r, c in prompt.messages])
             stops = tuple(s for s in (rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]) if s)
-            ids = tok.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
-            return ids, stops
-        return tok.tokenize((prompt.text or "").encode("utf-8"), add_bos=True, special=False), prompt.stop
+            return rendered.prompt, stops, not rendered.added_special, True
+        return prompt.text or "", prompt.stop, True, False
+
+    def prompt_tokens(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
+        text, stops, bos, special = self.render(prompt)
+        return self.tokenizer.tokenize(text.encode("utf-8"), add_bos=bos, special=special), stops
 
     def count_prompt(self, prompt: Prompt) -> int:
         return len(self.prompt_tokens(prompt)[0])
@@ -262,8 +266,3 @@ def prefetch_group(need: int, max_sequences: int, cells: int) -> int:
     and a multiple of 4 from 4 up (see MAX_SEQUENCES: 6 rows cost more than 8)."""
     group = min(max_sequences, cells // need)
     return group - group % 4 if group >= 4 else group
-
-
-def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None
