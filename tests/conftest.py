@@ -81,3 +81,12 @@ def llama_cpp_server(gemma_path: str, tmp_path_factory):
     server = start(gemma_path, tmp_path_factory.mktemp("server") / "server.log")
     yield server
     server.kill()
+
+
+@pytest.fixture(autouse=True)
+def _no_allowed_host_leaks():
+    """A test that talked to a server allowed its host in the net guard: forget it afterwards."""
+    yield
+    from summarize import netguard
+
+    netguard.clear_allowed()

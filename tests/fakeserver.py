@@ -57,12 +57,20 @@ class FakeServer:
                     fake.requests.append((method, self.path, body, headers))
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self.finished = False
                 try:
                     time.sleep(fake.delay)
                     handler = fake.routes.get((method, self.path))
                     status, answer = handler(self.path, body, headers) if handler else (404, {"error": "not found"})
                     self._answer(status, answer)
                 finally:
+                    self._finish()
+
+            def _finish(self) -> None:
+                """No longer in flight: called just before the answer's last bytes go out (after
+                them, the client may already send its next request)."""
+                if not self.finished:
+                    self.finished = True
                     with fake._lock:
                         fake.in_flight -= 1
 
@@ -73,6 +81,7 @@ class FakeServer:
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()
+                    self._finish()
                     self.wfile.write(data)
                     return
                 self.send_response(status)
@@ -85,8 +94,10 @@ class FakeServer:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
                         return
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                    self.wfile.flush()
+                    if chunk:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                self._finish()
                 self.wfile.write(b"0\r\n\r\n")
 
             def do_GET(self) -> None:  # noqa: N802

@@ -87,6 +87,8 @@ class Transport:
             except StreamError as exc:
                 raise ServerError(self.scrub(str(exc)), path=self.endpoint.display,
                                   hint="nothing was cached; check the server and run the same command again") from None
+            for _ in lines:  # read to the end (after [DONE]): the connection can then be reused
+                pass
 
     def _lines(self, resp: httpx.Response) -> Iterator[str]:
         try:
