@@ -58,7 +58,7 @@ def test_sampling_retries_are_seeded_and_bounded(gemma_backend) -> None:
     model = gemma_backend.ensure_loaded(0)._model.model
     outs = []
     for _ in range(2):  # two fresh contexts, same computation: the same draws
-        decoder = MultiSequence(model, 1, 1024, gemma_backend.n_threads)
+        decoder = MultiSequence(model, 1, 1024, gemma_backend.slots)
         outs.append(decoder.generate([SeqRequest(ids, stops)], hot)[0])
         decoder.close()
     assert outs[0].text == outs[1].text and 0 < outs[0].tokens_out <= 24

@@ -1,7 +1,7 @@
 """In-process llama.cpp backend (llama-cpp-python).
 
 --dry-run tokenizes with a vocab-only load (no weights). Otherwise the model loads once,
-on first use; generation runs in decoders (llama_batch.py) whose contexts are sized per
+on first use; generation runs in decoders (decoder.py) whose contexts are sized per
 request, never beyond the trained context.
 """
 from __future__ import annotations
@@ -11,24 +11,13 @@ import os
 import time
 from typing import Any
 
-from .base import GenSettings, Generation, OnText
+from ..cpuslot import CpuSlots, usable_cores as physical_cores  # noqa: F401 (re-exported for benchmarks)
 from ..errors import ModelError
 from ..gguf import GGUFInfo
 from ..prompts import Prompt
+from .base import GenSettings, Generation, OnText
 
 CTX_STEP = 512
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-        if hasattr(os, "sched_getaffinity"):  # containers may pin us to fewer CPUs
-            cores = min(cores, len(os.sched_getaffinity(0)))
-        return max(1, cores)
-    except Exception:  # pragma: no cover - psutil is a dependency, but never fail on it
-        return max(1, os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
@@ -78,7 +67,10 @@ class LlamaCppBackend:
         self.path = info.path
         self.n_ctx_train = info.context_length or 4096
         self.has_chat_template = info.chat_template is not None
-        self.n_threads = n_threads or physical_cores()
+        # Machine-wide CPU slots: each decoding step takes turns with other summarize processes and
+        # runs on the cores a foreign load leaves free (cpuslot.py); --threads fixes the count.
+        self.slots = CpuSlots(n_threads)
+        self.n_threads = self.slots.ceiling
         self.n_batch = n_batch
         self.verbose = verbose
         self._vocab: Any = None
@@ -120,7 +112,7 @@ class LlamaCppBackend:
 
     def ensure_loaded(self, need: int) -> Any:
         """The model, loaded once. Its own llama.cpp context is minimal and unused: the
-        decoders (llama_batch.py) own the contexts, sized per request."""
+        decoders (decoder.py) own the contexts, sized per request."""
         if need > self.n_ctx_train:
             raise ModelError(f"{need} tokens exceed the model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
@@ -189,7 +181,7 @@ class LlamaCppBackend:
     PREFETCH_CELLS = 6144  # gemma3-270m: 18 KB per cell, 110 MB
 
     def _decoder(self, need: int, n_seq: int = 1) -> Any:
-        """A decoder (llama_batch.py) with ``n_seq`` slots of at least ``need`` tokens.
+        """A decoder (decoder.py) with ``n_seq`` slots of at least ``need`` tokens.
         Single generation and prefetch groups keep separate contexts: each slot keeps its
         KV cache, so the shared few-shot prefix is evaluated once per slot."""
         from .decoder import MultiSequence
@@ -208,7 +200,7 @@ class LlamaCppBackend:
         if current is not None:
             current.close()
         self._decoders[kind] = MultiSequence(llm._model.model, n_seq, min(n_ctx_seq, self.n_ctx_train),
-                                             self.n_threads, self.n_batch)
+                                             self.slots, self.n_batch)
         return self._decoders[kind]
 
     def end_prefetch(self) -> None:
