@@ -47,9 +47,9 @@ def _prompts(n: int, tokens: int, tokenizer) -> list[str]:
 
 def worker_gen(start: float, window: float) -> None:
     from summarize import models
-    from summarize.backend import GenSettings
+    from summarize.backends.base import GenSettings
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
     from summarize.prompts import Prompt
 
     backend = LlamaCppBackend(read_gguf(models.resolve("gemma3-270m").path))

@@ -40,9 +40,14 @@ class Format(str, Enum):
 
 
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, embedded model (gemma3-270m, smollm2-135m), "
-                        "or a file another tool downloaded: ollama:NAME[:TAG], lmstudio:…, hf:ORG/REPO[/FILE].")
+                        "a file another tool downloaded: ollama:NAME[:TAG], lmstudio:…, hf:ORG/REPO[/FILE], "
+                        "or a server: http(s)://HOST:PORT[/PREFIX][#MODEL] (env SUMMARIZE_MODEL).")
 GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Layers offloaded to the GPU: a number or `all` (default: all "
                             "when llama.cpp was built with GPU support, else 0; env SUMMARIZE_GPU_LAYERS).")
+ServerKindOpt = typer.Option(None, "--server-kind", help="With a server URL: llama-server, ollama, vllm, "
+                             "llama-cpp-python or openai (default: detected).")
+ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With a server URL: the environment variable holding its "
+                            "bearer key (default SUMMARIZE_API_KEY).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
 MaxTokensOpt = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens "
@@ -78,8 +83,11 @@ def run(
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = MaxTokensOpt,
     gpu_layers: Optional[str] = GpuLayersOpt,
+    server_kind: Optional[str] = ServerKindOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
+    from .backends import RemoteOptions
     from .output import StageProgress, StreamPrinter
     from .readers import read_document
     from .summarizer import Summarizer
@@ -94,7 +102,7 @@ def run(
             return
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
                                 threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens,
-                                gpu_layers=gpu_layers)
+                                gpu_layers=gpu_layers, remote=RemoteOptions(kind=server_kind, api_key_env=api_key_env))
         printer = StreamPrinter() if fmt is Format.text else None
         progress = StageProgress(lambda: summarizer.tokens_processed)
         result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=progress)
@@ -202,10 +210,15 @@ def batch(
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens (env SUMMARIZE_MAX_TOKENS)."),
     gpu_layers: Optional[str] = GpuLayersOpt,
+    server_kind: Optional[str] = ServerKindOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="With a server URL: requests in flight at once "
+                                       "(default: the server's slots; 1 for ollama)."),
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
 
+    from .backends import RemoteOptions
     from .batch import BatchOptions, run_batch
     from .batch_view import RichObserver, print_summary
 
@@ -214,6 +227,7 @@ def batch(
                            synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers)
     view = RichObserver()
     try:
+        options.remote = RemoteOptions(kind=server_kind, api_key_env=api_key_env, jobs=jobs)
         result = run_batch(inputs, options, view)
     except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
         view.stop()

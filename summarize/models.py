@@ -32,7 +32,8 @@ ALIASES = {"gemma3": "gemma3-270m", "gemma": "gemma3-270m", "smollm2": "smollm2-
 class ModelRef:
     name: str
     path: str
-    source: str  # "embedded" | "catalog" | "file" | "ollama" | "lmstudio" | "hf" | "llama.cpp"
+    # "embedded" | "catalog" | "file" | "ollama" | "lmstudio" | "hf" | "llama.cpp" | "remote" (path = the URL)
+    source: str
     license: str | None = None
     sha256: str | None = None  # known without hashing (a blob named by its digest)
 
@@ -100,6 +101,11 @@ def find_user_file(filename: str) -> Path | None:
 def resolve(spec: str | None) -> ModelRef:
     """Turn ``--model`` into a model file, or raise a one-line, actionable error."""
     spec = (spec or os.environ.get("SUMMARIZE_MODEL") or DEFAULT_MODEL).strip()
+    if spec.lower().startswith(("http://", "https://")):  # a server the user names (backends/remote.py)
+        from .backends.remote import parse
+
+        endpoint = parse(spec).display  # credentials and query strings are refused there
+        return ModelRef(endpoint, endpoint, "remote")
     prefixed = discovery.split_prefix(spec)
     if prefixed is not None:
         found = discovery.resolve(*prefixed)

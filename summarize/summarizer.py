@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, paths, prompts as prompt_data
-from .backend import Backend, GenSettings, OnText
+from . import backends
+from .backends import Backend, GenSettings, OnText, RemoteOptions
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
 from .readers import DEFAULT_MAX_BYTES, read_document
@@ -58,7 +59,7 @@ class Summarizer:
                  use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
                  verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
                  backend: Backend | None = None, max_tokens: int | None = None,
-                 gpu_layers: str | int | None = None) -> None:
+                 remote: RemoteOptions | None = None, gpu_layers: str | int | None = None) -> None:
         if length not in prompt_data.LENGTHS:
             raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
         from . import gpu
@@ -70,6 +71,7 @@ class Summarizer:
         self.prompts = prompt_data.load(prompts)
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
+        self.remote = remote  # --server-kind, --api-key-env, --jobs: used only when the model is a URL
         self._model_sha: str | None = None
         self.tokens_processed = 0
         self._plans: dict[str, Plan] = {}  # made by prefetch(), used by summarize_text()
@@ -77,19 +79,18 @@ class Summarizer:
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
     def model_sha256(self) -> str:
-        if self._model_sha is None:
-            # A blob named by its sha256 (ollama, HF cache) is not re-hashed: its name is its digest.
-            self._model_sha = self.ref.sha256 or self.cache.file_sha256(self.ref.path)
+        if self._model_sha is None:  # a server is asked only when no earlier run remembers its answer
+            self._model_sha = backends.identity(self.ref, self.cache, remote=self.remote) or \
+                backends.identity(self.ref, self.cache, self.backend, self.remote)
         return self._model_sha
 
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from .gguf import read_gguf
-            from .llama_backend import LlamaCppBackend
-
-            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose,
-                                            gpu_layers=self.gpu_layers)
+            self._backend = backends.open_backend(self.ref, threads=self.threads, verbose=self.verbose, ctx=self.ctx,
+                                                  remote=self.remote, gpu_layers=self.gpu_layers)
+            if self._model_sha is not None:  # a server may run other weights than an earlier run remembered
+                self._model_sha = backends.identity(self.ref, self.cache, self._backend, self.remote)
         return self._backend
 
     @property
@@ -103,6 +104,10 @@ class Summarizer:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
                         prompt=self.prompts.cache_id, settings=self.settings(length).cache_id(),
                         length=length, ctx=self.ctx, **extra)
+
+    def document_key(self, text: str) -> str:
+        """The cache key of ``text``'s summary at this length: what a batch job leases and looks up."""
+        return self._key("document", normalize(text), self.length)
 
     # -- public API ------------------------------------------------------------
     def summarize_file(self, source: str, on_text: OnText | None = None, progress: Progress | None = None) -> Result:
@@ -139,6 +144,7 @@ class Summarizer:
         result.summary = french_typography(summary)
         result.seconds = time.perf_counter() - start
         result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
+        key = self._key("document", text, self.length)  # again: a server's model identity may have been refreshed
         self.cache.put(key, "document", result.summary,
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
@@ -217,6 +223,7 @@ class Summarizer:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
         from . import extractive, guards, injection  # here: a cache hit never pays their regexes (~15 ms)
 
+        content_key = content  # the retry may strip instructions from content; the key is the original
         key = self._key(stage, content, length, part=part, parts=parts)
         started = time.perf_counter()
         hit = self.cache.get(key) if stage != "single" else None
@@ -267,7 +274,8 @@ class Summarizer:
         record.update(method=method, failures=failures, seconds=round(time.perf_counter() - started, 3))
         result.stages.append(record)
         if stage != "single":
-            self.cache.put(key, stage, summary, {"method": method})
+            self.cache.put(self._key(stage, content_key, length, part=part, parts=parts), stage, summary,
+                           {"method": method})
         return summary
 
     def close(self) -> None:

@@ -161,7 +161,7 @@ class _FakeBackend:
         return self.count_text(" ".join(c for _, c in prompt.messages or ()) + (prompt.text or ""))
 
     def generate(self, prompt, settings, on_text=None):  # type: ignore[no-untyped-def]
-        from summarize.backend import Generation
+        from summarize.backends.base import Generation
 
         return Generation(text="Le document décrit une décision prise par la commune et ses conséquences.",
                           tokens_in=self.count_prompt(prompt), tokens_out=12, seconds=0.0, finish="stop")

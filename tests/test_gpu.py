@@ -63,7 +63,7 @@ def test_bad_value_is_a_one_line_usage_error(cli):
 def test_requested_layers_reach_the_loader(smollm_path):
     """n_gpu_layers goes to llama.cpp; without a GPU nothing is offloaded and that is what is reported."""
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(read_gguf(smollm_path), gpu_layers=gpu.ALL)
     try:

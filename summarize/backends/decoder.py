@@ -19,11 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .backend import GenSettings, Generation, OnText
-from .cpuslot import CpuSlots
-from .llama_backend import find_stop
+from ..cpuslot import CpuSlots
+from .base import GenSettings, Generation, OnText
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
+
+
+def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
 
 
 @dataclass
