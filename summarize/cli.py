@@ -39,6 +39,11 @@ class Format(str, Enum):
     json = "json"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
@@ -181,6 +186,10 @@ def batch(
     parallel: int = typer.Option(8, "--parallel", min=1, max=8, help="Documents decoded together (multi-sequence)."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens (env SUMMARIZE_MAX_TOKENS)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (this process) or ray (a Ray Data actor pool; pip install 'summarize[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS; unset: a local Ray; auto: this node's cluster)."),
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1, help="Actors (model copies), each with --threads threads (default 1) and CPUs (default: as many as fit)."),
+    ray_ship: bool = typer.Option(False, "--ray-ship", help="Send each document's text with its row instead of a path every node must reach."),
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
@@ -188,9 +197,14 @@ def batch(
     from .batch import BatchOptions, run_batch
     from .batch_view import RichObserver, print_summary
 
+    ray_options = None
+    if engine is Engine.ray:
+        from .engines.ray_data import RayOptions  # imports no ray: that waits for a cache miss
+
+        ray_options = RayOptions(address=ray_address, actors=ray_actors, ship=ray_ship)
     options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
                            ctx=ctx, threads=threads, max_bytes=max_bytes, max_tokens=max_tokens, watts=watts,
-                           synthese=synthese, verbose=verbose, parallel=parallel)
+                           synthese=synthese, verbose=verbose, parallel=parallel, engine=engine.value, ray=ray_options)
     view = RichObserver()
     try:
         result = run_batch(inputs, options, view)
@@ -257,5 +271,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     # Only an explicit `models pull` may reach the network; every other command refuses it (issue 7).
     pulling = first == "models" and "pull" in args
-    with contextlib.nullcontext() if pulling else no_network():
+    # `batch --engine ray` talks to its Ray cluster (loopback for a local Ray): the user asked for it.
+    distributed = first == "batch" and any(a in ("--engine=ray",) or (a == "ray" and p == "--engine")
+                                           for p, a in zip([""] + args, args))
+    with contextlib.nullcontext() if pulling or distributed else no_network():
         app(args=args, prog_name="summarize")

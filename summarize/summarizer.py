@@ -98,6 +98,10 @@ class Summarizer:
                         length=length, ctx=self.ctx, **extra)
 
     # -- public API ------------------------------------------------------------
+    def document_key(self, text: str) -> str:
+        """The cache key of a whole document's summary (``text`` already normalized)."""
+        return self._key("document", text, self.length)
+
     def summarize_file(self, source: str, on_text: OnText | None = None, progress: Progress | None = None) -> Result:
         doc = read_document(source, max_bytes=self.max_bytes)
         return self.summarize_text(doc.text, source=source, on_text=on_text, progress=progress)
