@@ -283,3 +283,102 @@ def test_a_node_removed_mid_run_the_job_completes_nothing_lost_or_duplicated(tmp
     assert twice <= first_on_removed  # only what the lost node held can have been redone
     assert len({w["node"] for w in data["workers"].values()}) >= 2  # actors ran on both worker nodes
     shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+# -- the real default model (slow: run under the CPU lock) ------------------------------------
+
+def _cli_batch(corpus: Path, out: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "summarize", "batch", str(corpus), "--out", str(out), "--length",
+                           "short", "--no-synthese", "--threads", "1", "--parallel", "2", "--format", "json", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+
+
+def _without_timings(out: Path) -> tuple[list[dict], dict[str, str]]:
+    rows = [{k: v for k, v in r.items() if k not in TIMINGS} for r in _manifest(out)]
+    md = {p.name: "\n".join(line for line in p.read_text(encoding="utf-8").splitlines()
+                            if not line.startswith("seconds: ")) for p in sorted(out.glob("*.md"))}
+    return rows, md
+
+
+@pytest.mark.slow
+def test_ray_and_local_engines_write_the_same_files_with_the_real_model(tmp_path):
+    docs = write_corpus(tmp_path / "corpus", 4)
+    env = {**_driver_env(tmp_path), "SUMMARIZE_CACHE_DIR": str(tmp_path / "cache-local")}
+    local = _cli_batch(tmp_path / "corpus", tmp_path / "local", env=env)
+    assert local.returncode == 0, local.stderr
+    env["SUMMARIZE_CACHE_DIR"] = str(tmp_path / "cache-ray")  # computed again, not read from the other run
+    distributed = _cli_batch(tmp_path / "corpus", tmp_path / "ray", "--engine", "ray", "--ray-actors", "2", env=env)
+    assert distributed.returncode == 0, distributed.stderr
+    assert json.loads(distributed.stdout)["counts"] == {"ok": 4, "cached": 0, "error": 0}
+    noise = [line for line in distributed.stderr.splitlines() if line.strip() and not line.startswith("[")]
+    noise += [line for line in distributed.stderr.splitlines() if line.startswith("[") and " ok " not in line]
+    assert not noise, distributed.stderr  # our progress lines only: no Ray bars, logs or warnings
+    assert _without_timings(tmp_path / "ray") == _without_timings(tmp_path / "local")
+    assert len(_without_timings(tmp_path / "ray")[1]) == len(docs)
+    report = json.loads((tmp_path / "ray" / "sobriety.json").read_text())
+    assert len(report["ray"]["workers"]) == 2 == report["ray"]["actors"]  # one model copy per actor
+    shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _processes_under(temp: str) -> set[int]:
+    """The Ray processes of the cluster living in ``temp`` (their command lines name it), and children."""
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp in part for part in proc.info["cmdline"] or ()):
+                found.add(proc.pid)
+                found |= {c.pid for c in proc.children(recursive=True)}
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_two_node_ray_start_cluster_runs_the_cli_job_on_both_nodes(tmp_path):
+    write_corpus(tmp_path / "corpus", 4)
+    temp = tempfile.mkdtemp(prefix="sray-", dir="/tmp")
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    base = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    base["RAY_USAGE_STATS_ENABLED"] = "0"
+    nodes = {"head": ["--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard=false"],
+             "second": ["--address", f"127.0.0.1:{port}"]}
+    ours: set[int] = set()
+    try:
+        for name, args in nodes.items():
+            start = subprocess.run([ray_cli, "start", *args, "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+                                    "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats"],
+                                   capture_output=True, text=True, timeout=120,
+                                   env={**base, "SUMMARIZE_CACHE_DIR": str(tmp_path / f"cache-{name}")})
+            ours |= _processes_under(temp)
+            assert start.returncode == 0, start.stderr[-2000:]
+        env = {**base, "RAY_ADDRESS": f"127.0.0.1:{port}", "SUMMARIZE_CACHE_DIR": str(tmp_path / "cache-driver")}
+        proc = _cli_batch(tmp_path / "corpus", tmp_path / "out", "--engine", "ray", "--ray-actors", "2",
+                          "--ray-ship", env=env)
+        ours |= _processes_under(temp)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout)["counts"] == {"ok": 4, "cached": 0, "error": 0}
+        report = json.loads((tmp_path / "out" / "sobriety.json").read_text())
+        assert report["ray"]["cluster_cpus"] == 4
+        assert len({w["node"] for w in report["ray"]["workers"]}) == 2  # the job ran on both nodes
+        for name in nodes:  # and each node kept its own local cache
+            assert _cache_count(tmp_path / f"cache-{name}") >= 1, name
+        assert _cache_count(tmp_path / "cache-driver") == 4  # the driver's cache got every result
+    finally:
+        _stop(ours | _processes_under(temp))
+        assert not _processes_under(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _cache_count(cache: Path) -> int:
+    db = sqlite3.connect(f"file:{cache / 'summaries.sqlite3'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT COUNT(*) FROM summaries WHERE stage = 'document'").fetchone()[0]
+    finally:
+        db.close()

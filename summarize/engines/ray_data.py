@@ -16,12 +16,14 @@ Ray Data actor pool; everything else stays with the driver (this process).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
@@ -63,12 +65,39 @@ def run_on_ray(job: Any, pending: list[tuple[int, Item]], options: Any, rows: di
         rows[index] = job.record(index, item, done.row)
     if not misses:
         return  # a finished job: no Ray, no actor
-    ray, started = _connect(ropts, options.verbose)
+    with _native_stderr_off(not options.verbose):
+        ray, started = _connect(ropts, options.verbose)
+        try:
+            _run_pool(ray, job, misses, options, ropts, rows)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+@contextlib.contextmanager
+def _native_stderr_off(quiet: bool) -> Iterator[None]:
+    """Ray's C++ core worker logs straight to file descriptor 2 (actor restarts, object store
+    notes): without --verbose, send that descriptor to /dev/null while Python's sys.stderr
+    (our progress line, our errors) keeps writing to the real one."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
+                           errors="backslashreplace")
     try:
-        _run_pool(ray, job, misses, options, ropts, rows)
+        yield
     finally:
-        if started:
-            ray.shutdown()
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _read_quietly(item: Item, max_bytes: int) -> Document | None:
@@ -83,8 +112,6 @@ def _read_quietly(item: Item, max_bytes: int) -> Document | None:
 def _connect(ropts: RayOptions, verbose: bool) -> tuple[Any, bool]:
     """The Ray module, and whether this call started the Ray instance (then it stops it)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing phones home
-    if not verbose:
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # core-worker warnings on stderr
     try:
         import ray
     except ImportError:
@@ -136,8 +163,10 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
     data = [_task_row(index, item, doc) for index, item, doc in misses]
     ds = ray.data.from_items(data, override_num_blocks=n_blocks)
     memory = int(os.path.getsize(s.ref.path) * 1.1) + DECODER_BYTES
+    # One block in flight per actor: a free actor takes the next block, none waits behind a slow one.
     out = ds.map_batches(DocumentWorker, fn_constructor_kwargs={"config": config}, batch_size=block,
-                         batch_format="pandas", compute=ActorPoolStrategy(size=actors), num_cpus=threads,
+                         batch_format="pandas", compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
+                         num_cpus=threads,
                          memory=memory)  # actors are spread over the nodes (Ray Data's default)
     ropts.workers.clear()
     try:
