@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -346,7 +347,11 @@ def test_a_two_node_ray_start_cluster_runs_the_cli_job_on_both_nodes(tmp_path):
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = _free_port()
     base = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    base["RAY_USAGE_STATS_ENABLED"] = "0"
+    # `ray start --head` turns token authentication on when ~/.ray/auth_token exists: give every
+    # process of this cluster (nodes and driver) its own token instead, whatever the home holds.
+    token = Path(temp) / "auth_token"
+    token.write_text(secrets.token_hex(16))
+    base.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
     nodes = {"head": ["--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard=false"],
              "second": ["--address", f"127.0.0.1:{port}"]}
     ours: set[int] = set()
