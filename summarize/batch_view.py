@@ -28,12 +28,14 @@ class RichObserver(Observer):
         self.total = self.done = self.hits = self.tokens = 0
         self.bytes_total = self.bytes_done = self.bytes_computed = 0
         self.compute_seconds = 0.0
+        self.started = time.perf_counter()
         self.current = ""
         self.doc_started = time.perf_counter()
 
     # -- Observer hooks ----------------------------------------------------------
     def start(self, items: list[Item]) -> None:
         self.total = len(items)
+        self.started = time.perf_counter()
         self.bytes_total = sum(i.size for i in items)
         self.progress.start()
         self.task = self.progress.add_task("batch", total=self.total, stats=self._stats())
@@ -74,7 +76,9 @@ class RichObserver(Observer):
 
     def _stats(self) -> str:
         speed = self.tokens / self.compute_seconds if self.compute_seconds else 0.0
-        return f"hits {self.hits} · {speed:.0f} tok/s · ETA {_eta(self)}"
+        elapsed = time.perf_counter() - self.started
+        per_min = self.done / elapsed * 60 if elapsed > 0 else 0.0
+        return f"hits {self.hits} · {per_min:.0f} docs/min · {speed:.0f} tok/s · ETA {_eta(self)}"
 
     def stop(self) -> None:
         self.progress.stop()
@@ -87,7 +91,9 @@ def _eta(view: RichObserver) -> str:
         return "0 s"
     if not view.bytes_computed or not view.compute_seconds:
         return "—"
-    seconds = remaining * view.compute_seconds / view.bytes_computed
+    # Several workers (--engine ray) compute at once: their summed seconds exceed the wall clock.
+    busy = min(view.compute_seconds, time.perf_counter() - view.started)
+    seconds = remaining * busy / view.bytes_computed
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 

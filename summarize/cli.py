@@ -48,6 +48,12 @@ ServerKindOpt = typer.Option(None, "--server-kind", help="With a server URL: lla
                              "llama-cpp-python or openai (default: detected).")
 ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With a server URL: the environment variable holding its "
                             "bearer key (default SUMMARIZE_API_KEY).")
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
 MaxTokensOpt = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens "
@@ -214,6 +220,10 @@ def batch(
     api_key_env: Optional[str] = ApiKeyEnvOpt,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="With a server URL: requests in flight at once "
                                        "(default: the server's slots; 1 for ollama)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (this process) or ray (a Ray Data actor pool; pip install 'summarize[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS; unset: a local Ray; auto: this node's cluster)."),
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1, help="Actors (model copies), each with --threads threads (default 1) and CPUs (default: as many as fit)."),
+    ray_ship: bool = typer.Option(False, "--ray-ship", help="Send each document's text with its row instead of a path every node must reach."),
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
@@ -222,9 +232,15 @@ def batch(
     from .batch import BatchOptions, run_batch
     from .batch_view import RichObserver, print_summary
 
+    ray_options = None
+    if engine is Engine.ray:
+        from .engines.ray_data import RayOptions  # imports no ray: that waits for a cache miss
+
+        ray_options = RayOptions(address=ray_address, actors=ray_actors, ship=ray_ship)
     options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
                            ctx=ctx, threads=threads, max_bytes=max_bytes, max_tokens=max_tokens, watts=watts,
-                           synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers)
+                           synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers,
+                           engine=engine.value, ray=ray_options)
     view = RichObserver()
     try:
         options.remote = RemoteOptions(kind=server_kind, api_key_env=api_key_env, jobs=jobs)
@@ -292,5 +308,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     # Only an explicit `models pull` may reach the network; every other command refuses it (issue 7).
     pulling = first == "models" and "pull" in args
-    with contextlib.nullcontext() if pulling else no_network():
+    # `batch --engine ray` talks to its Ray cluster (loopback for a local Ray): the user asked for it.
+    distributed = first == "batch" and any(a in ("--engine=ray",) or (a == "ray" and p == "--engine")
+                                           for p, a in zip([""] + args, args))
+    with contextlib.nullcontext() if pulling or distributed else no_network():
         app(args=args, prog_name="summarize")

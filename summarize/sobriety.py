@@ -130,6 +130,7 @@ class Meter:
         self.cpu0 = cpu_seconds()
         self.rapl0 = rapl_microjoules()
         self.report_ = Report(cores=self.cores, watts=self.watts)
+        self.worker_cpu = 0.0
 
     def add_computed(self, tokens_in: int, tokens_out: int) -> None:
         self.report_.documents += 1
@@ -154,6 +155,10 @@ class Meter:
         self.report_.documents += 1
         self.report_.errors += 1
 
+    def add_worker_cpu(self, seconds: float) -> None:
+        """CPU time spent in other processes for this run (Ray actors): counted with this one's."""
+        self.worker_cpu += max(0.0, seconds)
+
     def add_tokens(self, tokens_in: int, tokens_out: int) -> None:
         """Tokens spent outside per-document summaries (the corpus synthesis)."""
         self.report_.tokens_in += tokens_in
@@ -163,7 +168,7 @@ class Meter:
         r = self.report_
         r.interrupted = interrupted
         r.wall_seconds = time.perf_counter() - self.started
-        r.cpu_seconds = max(0.0, cpu_seconds() - self.cpu0)
+        r.cpu_seconds = max(0.0, cpu_seconds() - self.cpu0) + self.worker_cpu
         r.energy_wh = energy_wh(r.cpu_seconds, self.watts, self.cores)
         end = rapl_microjoules()
         if self.rapl0 is not None and end is not None and end >= self.rapl0:

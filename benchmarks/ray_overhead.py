@@ -1,0 +1,73 @@
+"""Ray engine overhead: the same 40 OrangeSum dev documents through `--engine local` and
+`--engine ray` (a local Ray on this machine), fresh caches, wall time model loads included.
+
+    python benchmarks/ray_overhead.py [--docs 40] [--length short] [--configs 2x1,1x2]
+
+Each config is ACTORSxTHREADS (actors, llama.cpp threads per actor); the local engine uses the
+default threads (physical cores) and --parallel 8, the Ray actors decode blocks of 8 together.
+The local Ray is started once, timed ("ray_start_seconds"), with cores + 1 CPU slots as the engine
+starts it. Ratio = ray wall ÷ local wall for the first config (goal ≤ 1.10).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from common import dev_documents, report
+
+from summarize.batch import BatchOptions, run_batch
+from summarize.engines.ray_data import RayOptions
+from summarize.sobriety import usable_cores
+
+
+def _run(corpus: Path, tmp: Path, name: str, **kw) -> tuple[float, dict]:
+    options = BatchOptions(out=str(tmp / f"out-{name}"), cache_dir=str(tmp / f"cache-{name}"), length=kw.pop("length"),
+                           synthese=False, **kw)
+    start = time.perf_counter()
+    result = run_batch([str(corpus)], options)
+    wall = time.perf_counter() - start
+    assert result.counts["ok"] == len(list(corpus.iterdir())), result.counts
+    return wall, {"cpu_seconds": round(result.report.cpu_seconds, 1), "tokens_out": result.report.tokens_out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=40)
+    ap.add_argument("--length", default="short")
+    ap.add_argument("--configs", default="2x1,1x2")
+    args = ap.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    with tempfile.TemporaryDirectory(prefix="sray-", dir="/tmp") as tmp_name:
+        tmp = Path(tmp_name)
+        corpus = tmp / "corpus"
+        corpus.mkdir()
+        for row in dev_documents(args.docs):
+            (corpus / f"{row['id']}.txt").write_text(row["document"], encoding="utf-8")
+        local_s, local_fig = _run(corpus, tmp, "local", length=args.length)
+        import ray
+
+        start = time.perf_counter()
+        ray.init(num_cpus=usable_cores() + 1, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, _temp_dir=str(tmp / "ray"))
+        ray_start = time.perf_counter() - start
+        runs = {}
+        try:
+            for config in args.configs.split(","):
+                actors, threads = (int(x) for x in config.split("x"))
+                wall, fig = _run(corpus, tmp, config, length=args.length, engine="ray", threads=threads,
+                                 ray=RayOptions(actors=actors))
+                runs[config] = {"seconds": round(wall, 1), "ratio": round(wall / local_s, 3),
+                                "overhead_ms_per_doc": round((wall - local_s) / args.docs * 1000), **fig}
+        finally:
+            ray.shutdown()
+    first = runs[args.configs.split(",")[0]]
+    report("ray_overhead", first["ratio"], "<= 1.10", docs=args.docs, length=args.length,
+           local_seconds=round(local_s, 1), local=local_fig, ray_start_seconds=round(ray_start, 1), ray=runs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Batch engines: where the per-document work runs.
+
+``local``: this process (summarize/batch.py). ``ray``: a Ray Data actor pool
+(engines/ray_data.py, imported only when asked for: a plain install never imports ray).
+Both call the same per-document code path, engines/document.py.
+"""
+ENGINES = ("local", "ray")
