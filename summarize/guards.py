@@ -9,12 +9,17 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
+
+from .cleanup import has_url
+from .language import LANGS, is_english, is_french, language  # noqa: F401  (public here since issue 1)
 
 EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERED = (
     "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name", "garbled",
     "uncovered")
-LANGS = ["fr", "en", "es", "it", "de", "pt", "nl", "ca", "ro", "la"]
+URL, ENGLISH = "url", "english-sentence"  # output rules (issue 11)
+# Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
+# summary cached before a rule existed (one with a bare URL) is recomputed, not served.
+RULES_VERSION = "rules-1"
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
 # summary that merely starts with the word « Résumé » keeps its text.
@@ -50,24 +55,18 @@ def clean(text: str, *, truncated: bool = False) -> str:
     return text.strip()
 
 
-@lru_cache(maxsize=1)
-def _identifier():
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    ident.set_languages(LANGS)
-    ident._full_model = (ident.nb_ptc, ident.nb_pc, ident.nb_classes)  # frees the 97-language tables: -28 MB RSS
-    return ident
+def foreign_sentences(text: str) -> list[str]:
+    """Sentences a French summary must not contain: one with a bare URL, or English."""
+    return [s for s in _sentences(text) if has_url(s) or is_english(s)]
 
 
-def language(text: str) -> tuple[str, float]:
-    lang, prob = _identifier().classify(text)
-    return lang, float(prob)
-
-
-def is_french(text: str) -> bool:
-    lang, prob = language(text)
-    return lang == "fr" and prob >= 0.5
+def keep_french(text: str) -> str:
+    """The summary without its foreign sentences (a copied English passage, a sentence with a
+    URL), in order; empty when nothing else is left (the guards then fail it as empty)."""
+    foreign = foreign_sentences(text)
+    if not foreign:
+        return text
+    return " ".join(s for s in _sentences(text) if s not in foreign)
 
 
 def words(text: str) -> list[str]:
@@ -174,6 +173,12 @@ def uncovered(text: str, parts: list[str]) -> list[int]:
     return missing
 
 
+def _sentences(text: str) -> list[str]:
+    from .extractive import sentences
+
+    return sentences(text)
+
+
 def check(text: str, source: str, *, template: str, max_words: int) -> list[str]:
     if not text.strip() or len(words(text)) < 3:
         return [EMPTY]
@@ -192,6 +197,10 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(NAMES)
     if _DOUBLE_ELISION.search(text):
         failures.append(GARBLED)
+    if has_url(text):
+        failures.append(URL)
+    if any(is_english(s) for s in _sentences(text)):
+        failures.append(ENGLISH)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)
 
     failures += obeys_document(text, source, template=template)
