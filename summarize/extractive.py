@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from typing import Iterator
 
 from .chunking import sentence_ends
 
@@ -33,17 +34,30 @@ _IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\s]*\)")
 _LINK = re.compile(r"\[([^\]\n]*)\]\([^)\s]*\)")
 _GLUED = re.compile(r"(?<=[a-zà-ÿ0-9)»\"”][.!?])(?=[«\"“]?[A-ZÀ-ÖØ-Ý])")
 PROSE_WORDS = 6
-_ENDS_LIKE_SENTENCE = re.compile(r"[.!…](?:\s?[»\"”’)\]])*$")
-# A French verb: frequent forms, elided ones (« c'est », « n'a »), and conjugation endings
-# (imperfect, future, conditional, plural persons; « -ent » but not the adverbs in « -ment »).
+LONG_SENTENCE = 10
+# Ends like a sentence: « . » or « ! », maybe inside closing marks; not « … » or « ... »
+# (an unfinished line: « Levez la main si... ») and not « ? » (slide titles ask questions).
+_ENDS_LIKE_SENTENCE = re.compile(r"(?<![.…])[.!](?:\s?[»\"”’)\]])*$")
+# A French verb: the most frequent forms (third persons, auxiliaries, modals) and the
+# endings of the imperfect, conditional and future. A cue, not a parser: a title has none.
 _VERB = re.compile(
     r"(?<![\w-])(?:est|sont|était|étaient|sera|seront|serait|seraient|soit|soient|a|ont|avait|avaient|aura"
-    r"|auront|aurait|auraient|ai|avons|avez|suis|sommes|êtes|fait|font|peut|peuvent|pourrait|doit|doivent"
-    r"|devrait|va|vont|faut|fallait|reste|restent|semble|permet|permettent|existe|devient|dit|veut|veulent"
-    r"|sait|vient|prend|met|y\s+a)(?![\w-])"
-    r"|\w{2,}(?:ait|aient|èrent|erait|eraient|eront|era|ons|ez)\b|\w{3,}(?<!m)ent\b", re.IGNORECASE)
+    r"|auront|aurait|auraient|ai|avons|avez|suis|sommes|êtes|fait|font|va|vont|peut|peuvent|pourrait"
+    r"|pourraient|doit|doivent|devrait|devraient|faut|veut|veulent|sait|savent|dit|disent|vient|viennent"
+    r"|prend|prennent|met|mettent|voit|voient|donne|donnent|permet|permettent|reste|restent|semble|semblent"
+    r"|devient|deviennent|existe|existent|passe|passent|porte|portent|parle|parlent|montre|montrent|pense"
+    r"|pensent|trouve|trouvent|crée|créent|propose|proposent|utilise|utilisent|consomme|consomment"
+    r"|représente|représentent|signifie|dépend|dépendent|concerne|concernent|reçoit|ajoute|explique"
+    r"|affirme|estime|annonce|déclare|indique|souligne|rappelle|précise|assure|demande|demandent|appelle"
+    r"|travaille|travaillent|vit|vivent|compte|comptent|lance|lancent|change|changent|mène|mènent"
+    r"|conduit|produit|produisent|repose|reposent|imite|imitent|traite|traitent|sert|servent)(?![\w-])"
+    r"|\w{2,}(?:ait|aient|èrent|erait|eraient|eront)(?![\w-])", re.IGNORECASE)
 # A one-word label opening the sentence: « Taille: … », « Source : … », « Note : … ».
 _LABEL = re.compile(r"^[^\s:]+\s?:\s")
+# The whole sentence is a quotation (« « Il faut à tout prix ne pas l'utiliser ! » »): an
+# example the document quotes, not what it says.
+_QUOTATION = re.compile(r"^[«\"“].*[»\"”][.!]?$")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
 def sentences(text: str) -> list[str]:
@@ -68,33 +82,56 @@ def usable(sentence: str) -> bool:
     return not has_url(sentence) and not is_english(sentence)
 
 
-def is_prose(sentence: str) -> bool:
-    """A sentence a reader reads as one: 6+ words, a verb, a sentence's end, no label first."""
+def is_example(sentence: str) -> bool:
+    """A labelled item or a whole quotation (« Taille: Les œufs de poule… », « « Il faut à
+    tout prix ne pas l'utiliser ! » »): what the document shows or quotes, not what it says."""
     body = sentence.lstrip("-*•+ ")
-    return (len(body.split()) >= PROSE_WORDS and bool(_ENDS_LIKE_SENTENCE.search(body))
-            and not _LABEL.match(body) and bool(_VERB.search(body)))
+    return bool(_LABEL.match(body) or _QUOTATION.match(body))
 
 
-def candidates(text: str, *, prose: bool = False, enough: int = 0) -> list[str]:
-    """The text's usable sentences (MIN_WORDS+ words), without injected orders (issue 7);
-    with ``prose``, only prose sentences when they hold at least ``enough`` words."""
+def is_prose(sentence: str) -> bool:
+    """A sentence a reader reads as one: 6+ words, mostly words (not figures or code), a
+    sentence's end, and a verb (or 10+ words: the verb list is short); not an example."""
+    body = sentence.lstrip("-*•+ ")
+    toks = body.split()
+    if len(toks) < PROSE_WORDS or sum(bool(_HAS_LETTER.search(t)) for t in toks) < 0.6 * len(toks):
+        return False
+    return (bool(_ENDS_LIKE_SENTENCE.search(body)) and not is_example(body)
+            and (len(toks) >= LONG_SENTENCE or bool(_VERB.search(body))))
+
+
+# Tiers of candidate sentences, best first: prose; any sentence but examples; any sentence.
+PROSE, PLAIN, ANY = "prose", "plain", "any"
+
+
+def candidates(text: str, tier: str = ANY) -> Iterator[str]:
+    """The text's usable sentences of MIN_WORDS+ words in the given tier, in order, without
+    injected orders (issue 7). Lazy: language checks cost ~0.5 ms a sentence."""
     from .injection import without_instructions
 
-    found = [s for s in sentences(without_instructions(text)) if len(s.split()) >= MIN_WORDS and usable(s)]
-    if prose:
-        full = [s for s in found if is_prose(s)]
-        if full and sum(len(s.split()) for s in full) >= enough:
-            return full
-    return found
+    for s in sentences(without_instructions(text)):
+        if len(s.split()) < MIN_WORDS or (tier == PROSE and not is_prose(s)) or (tier == PLAIN and is_example(s)):
+            continue
+        if usable(s):
+            yield s
 
 
 def _take(text: str, target: int, *, prose: bool = False) -> list[str]:
-    out: list[str] = []
-    for sentence in candidates(text, prose=prose, enough=target):
-        out.append(sentence)
-        if sum(len(s.split()) for s in out) >= target:
-            break
-    return out
+    """Sentences in order until ``target`` words; with ``prose``, from the best tier the text
+    has (prose only, when it has any: fewer words then, rather than slide titles)."""
+    def collect(tier: str) -> list[str]:
+        out: list[str] = []
+        for sentence in candidates(text, tier):
+            out.append(sentence)
+            if sum(len(s.split()) for s in out) >= target:
+                break
+        return out
+
+    for tier in ((PROSE, PLAIN, ANY) if prose else (ANY,)):
+        out = collect(tier)
+        if out:
+            return out
+    return []
 
 
 def lead(text: str, length: str = "medium") -> str:
@@ -139,7 +176,12 @@ def salient(text: str, words: int) -> str:
     log(1 + its count in the chunk): sentences about what the chunk keeps talking about win,
     and one long sentence does not win by length alone. Its first sentence gets a small bonus
     (a section usually opens on its topic)."""
-    found = candidates(text, prose=True, enough=words)
+    found = list(candidates(text))
+    for tier in (is_prose, lambda s: not is_example(s)):  # the best tier holding enough words
+        best = [s for s in found if tier(s)]
+        if sum(len(s.split()) for s in best) >= words:
+            found = best
+            break
     if not found:
         return opening(text, words)
     toks = [[w for w in _TOKEN.findall(x.lower()) if len(w) >= 4] for x in found]

@@ -55,18 +55,31 @@ def clean(text: str, *, truncated: bool = False) -> str:
     return text.strip()
 
 
+def _spans(text: str) -> list[str]:
+    """The text cut at its sentence ends, each piece with its trailing space: joined, they
+    give the text back unchanged."""
+    from .chunking import sentence_ends
+
+    cuts = [0, *sentence_ends(text), len(text)]
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+
+
+def _foreign(sentence: str) -> bool:
+    return has_url(sentence) or is_english(sentence.strip())
+
+
 def foreign_sentences(text: str) -> list[str]:
     """Sentences a French summary must not contain: one with a bare URL, or English."""
-    return [s for s in _sentences(text) if has_url(s) or is_english(s)]
+    return [s.strip() for s in _spans(text) if _foreign(s)]
 
 
 def keep_french(text: str) -> str:
     """The summary without its foreign sentences (a copied English passage, a sentence with a
-    URL), in order; empty when nothing else is left (the guards then fail it as empty)."""
-    foreign = foreign_sentences(text)
-    if not foreign:
-        return text
-    return " ".join(s for s in _sentences(text) if s not in foreign)
+    URL), the rest unchanged and in order; empty when nothing else is left (the guards then
+    fail it as empty)."""
+    spans = _spans(text)
+    kept = [s for s in spans if not _foreign(s)]
+    return text if len(kept) == len(spans) else "".join(kept).strip()
 
 
 def words(text: str) -> list[str]:
@@ -173,12 +186,6 @@ def uncovered(text: str, parts: list[str]) -> list[int]:
     return missing
 
 
-def _sentences(text: str) -> list[str]:
-    from .extractive import sentences
-
-    return sentences(text)
-
-
 def check(text: str, source: str, *, template: str, max_words: int) -> list[str]:
     if not text.strip() or len(words(text)) < 3:
         return [EMPTY]
@@ -199,7 +206,7 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(GARBLED)
     if has_url(text):
         failures.append(URL)
-    if any(is_english(s) for s in _sentences(text)):
+    if any(is_english(s.strip()) for s in _spans(text)):
         failures.append(ENGLISH)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)
 
