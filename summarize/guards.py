@@ -20,6 +20,7 @@ URL, ENGLISH = "url", "english-sentence"  # output rules (issue 11)
 # Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
 # summary cached before a rule existed (one with a bare URL) is recomputed, not served.
 RULES_VERSION = "rules-1"
+FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
 # summary that merely starts with the word « Résumé » keeps its text.
@@ -171,6 +172,33 @@ def invented_names(text: str, source: str) -> list[str]:
 
 def _content(text: str) -> set[str]:
     return {w for w in words(text) if len(w) >= 4 and w not in _STOP and not w.isdigit()}
+
+
+def _stems(text: str) -> set[str]:
+    """Content words, accent-folded and cut to 6 letters (« numériques » ~ « numérique »)."""
+    return {_fold(w)[:6] for w in _content(text)}
+
+
+def unsupported(text: str, parts: list[str]) -> list[str]:
+    """Sentences of a fusion that its partial summaries do not support: fewer than
+    FUSION_SUPPORT of their content words (3+) appear in them. A 270M model asked to fuse « Il a fallu 2 048
+    GPU… » and « TOUT USAGE DU NUMÉRIQUE… » wrote « Le gouvernement a adopté un décret… »
+    (issue 11, the deck): no name nor number is invented, only the facts."""
+    known = _stems(" ".join(parts))
+    out = []
+    for span in _spans(text):
+        stems = _stems(span)
+        if len(stems) >= 3 and len(stems & known) < FUSION_SUPPORT * len(stems):
+            out.append(span.strip())
+    return out
+
+
+def keep_supported(text: str, parts: list[str]) -> str:
+    """The fusion without its unsupported sentences, the rest unchanged and in order."""
+    spans = _spans(text)
+    bad = set(unsupported(text, parts))
+    kept = [s for s in spans if s.strip() not in bad]
+    return text if len(kept) == len(spans) else "".join(kept).strip()
 
 
 def uncovered(text: str, parts: list[str]) -> list[int]:

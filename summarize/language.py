@@ -20,8 +20,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _EN = frozenset("""the of and to is are was were for with that this it by be from at not have has you your we
     they their will can would which what who how its our been into than about these those there when where why
     could should does did do""".split())
-_FR = frozenset("""le la les de des du et est sont un une dans pour que qui sur avec pas ne au aux ce cette il
-    elle ils elles nous vous en par se son sa ses leur leurs à été être ont était mais ou où plus comme""".split())
+_FR = frozenset("""le la les de des du et est sont un une dans pour que qui sur avec pas ne au aux ce cette
+    il elle ils elles nous vous en par se son sa ses leur leurs à été être ont était mais ou où plus
+    comme""".split())
 _ELIDED = frozenset("l d qu n s c j m t".split())  # l', d', qu'…: French
 
 

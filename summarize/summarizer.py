@@ -262,8 +262,12 @@ class Summarizer:
             self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
             summary = guards.clean(gen.text, truncated=gen.finish == "length")
             kept = guards.keep_french(summary)  # output rules: a copied English passage or URL goes
+            if inputs:  # a fusion keeps only the sentences its partial summaries support
+                kept = guards.keep_supported(kept, inputs)
             if kept != summary:
-                record["dropped_sentences"] = record.get("dropped_sentences", 0) + len(guards.foreign_sentences(summary))
+                dropped = len(guards.foreign_sentences(summary)) + (len(guards.unsupported(summary, inputs))
+                                                                     if inputs else 0)
+                record["dropped_sentences"] = record.get("dropped_sentences", 0) + dropped
                 summary = kept
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
             if inputs and not failures and guards.uncovered(summary, inputs):

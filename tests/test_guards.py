@@ -129,3 +129,16 @@ def test_faithful_summaries_break_no_output_rule(case: dict) -> None:
     failures = guards.check(case["summary"], case["source"], template=case["template"], max_words=115)
     assert guards.URL not in failures and guards.ENGLISH not in failures
     assert guards.keep_french(case["summary"]) == case["summary"]
+
+
+def test_fusion_sentences_must_be_supported_by_what_they_fuse() -> None:
+    """The deck's last fusion (issue 11): the model fused two partial summaries into a decree
+    nobody wrote; the supported sentence stays."""
+    parts = ["Il a fallu 2 048 GPU pour entraîner en février 2023 le modèle d'IA générative LLaMA 1 de Meta.",
+             "Pendant que le gouvernement fait adopter les mesures de la loi « Narcotrafic », la vidéosurveillance "
+             "algorithmique va être étendue."]
+    fused = ("Le gouvernement a adopté un décret portant sur la création d'une nouvelle division de "
+             "l'administration du numérique. Le modèle d'IA générative LLaMA 1 de Meta a demandé 2 048 GPU.")
+    assert guards.unsupported(fused, parts) == [fused.split(". ")[0] + "."]
+    assert guards.keep_supported(fused, parts) == "Le modèle d'IA générative LLaMA 1 de Meta a demandé 2 048 GPU."
+    assert guards.keep_supported(" ".join(parts), parts) == " ".join(parts)
