@@ -4,7 +4,7 @@ py3langid ships its model inside the package (offline). A whole summary is judge
 top language; a single sentence needs more care (issue 11): short sentences and proper
 nouns fool a character n-gram model, so a sentence counts as English only when the model
 says so confidently AND English function words outnumber French ones (or there is none of
-either and the model is near certain). Measured on OrangeSum *train* (289,420 French
+either and the model is near certain). Measured on OrangeSum *train* (370,840 French
 sentences, abstracts and titles): 7 flagged, each a real English quotation (« This is not
 a lovesong »), no French sentence (docs/BENCHMARKS.md, issue 11).
 """
