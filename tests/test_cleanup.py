@@ -237,3 +237,60 @@ def test_french_news_is_left_alone() -> None:
                 assert "http" in doc or "www." in doc or "**" in doc or "__" in doc, doc[:200]
                 assert len(cleaned) > 0.8 * len(doc)
     assert changed < 20
+
+
+# -- in the pipeline (a recording stand-in for the model: the GGUF is hashed, never loaded) --
+
+class _Recorder:
+    n_ctx_train, has_chat_template = 4096, False
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.prompts = reply, []
+
+    def count_text(self, text: str) -> int:
+        return len(text) // 4 + 1
+
+    def count_prompt(self, prompt) -> int:  # type: ignore[no-untyped-def]
+        return self.count_text(prompt.text or "")
+
+    def generate(self, prompt, settings, on_text=None):  # type: ignore[no-untyped-def]
+        from summarize.backend import Generation
+
+        self.prompts.append(prompt.text)
+        return Generation(text=self.reply, tokens_in=10, tokens_out=10, seconds=0.0, finish="stop")
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_model_sees_the_cleaned_text_and_the_cache_key_names_the_rules(tmp_path: Path) -> None:
+    from summarize.text import sha256_text
+
+    raw = seed("004")
+    backend = _Recorder("L'auteur défend une collectivisation de l'IA plutôt que son rejet en bloc par la gauche.")
+    s = summarizer.Summarizer("gemma3-270m", cache_dir=str(tmp_path), backend=backend, length="medium")
+    result = s.summarize_text(raw, source="004.txt")
+    assert "youtu" not in backend.prompts[0] and "Plus d'infos" not in backend.prompts[0]
+    assert backend.prompts[0].count("Or, la position matérialiste a toujours été") == 1  # repeat dropped
+    assert result.doc_sha256 == sha256_text(raw)  # the document's identity is the text as read
+    assert result.plan["cleanup"]["dropped_lines"] == 10
+    assert s.summarize_text(raw, source="004.txt").cache_hit
+    # A summary cached under other rules (before the clean-up existed) is not served.
+    old = summarizer.TEXT_RULES
+    try:
+        summarizer.TEXT_RULES = "none"
+        assert not s.summarize_text(raw, source="004.txt").cache_hit
+    finally:
+        summarizer.TEXT_RULES = old
+    s.close()
+
+
+def test_a_copied_url_or_english_sentence_never_reaches_the_summary(tmp_path: Path) -> None:
+    reply = ("L'auteur défend une collectivisation de l'IA. Plus d'infos sur https://youtu.be/abc. "
+             "The open source scene around LLMs is very active and has won many battles.")
+    backend = _Recorder(reply)
+    s = summarizer.Summarizer("gemma3-270m", use_cache=False, backend=backend, length="medium")
+    result = s.summarize_text(seed("004"), source="004.txt")
+    assert result.summary.startswith("L’auteur défend une collectivisation de l’IA.")
+    assert not guards.has_url(result.summary) and "open source scene" not in result.summary
+    assert result.stages[0]["dropped_sentences"] == 2
