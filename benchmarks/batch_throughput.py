@@ -94,7 +94,7 @@ def main() -> None:
         project_s = time.perf_counter() - start
         assert result.counts["ok"] == args.docs, result.counts
     from summarize import models
-    from summarize.llama_backend import physical_cores
+    from summarize.backends.llama_cpp import physical_cores
 
     path, threads = models.resolve(args.model).path, physical_cores()
     ctx = max(len(ids) + n for ids, n in calls) + 64

@@ -28,7 +28,7 @@ def machine() -> dict:
                                 text=True).stdout.strip()
     except OSError:
         commit = "?"
-    from summarize.llama_backend import physical_cores
+    from summarize.backends.llama_cpp import physical_cores
 
     return {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "commit": commit, "cpu": cpu,
             "cores": os.cpu_count(), "threads": physical_cores(), "python": platform.python_version()}

@@ -18,9 +18,9 @@ from common import dev_documents, report
 from llamacpp_tools import tool
 
 from summarize import models
-from summarize.backend import GenSettings
+from summarize.backends.base import GenSettings
 from summarize.gguf import read_gguf
-from summarize.llama_backend import LlamaCppBackend
+from summarize.backends.llama_cpp import LlamaCppBackend
 from summarize.prompts import Prompt
 
 

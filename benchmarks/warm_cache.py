@@ -49,17 +49,21 @@ def fill_cache(files: list[Path], cache: Path, length: str) -> None:
     s.close()
 
 
-def cold_single(cache: Path, reps: int) -> list[float]:
+def cold_single(cache: Path, reps: int) -> tuple[list[float], list[float]]:
+    """Walls of a cached single summary in a new process, and of a bare Python start that
+    imports sqlite3 (interleaved): their ratio does not depend on the machine's speed today."""
     seed = str(ROOT / "seeds" / "001_188ff14e355e4071.txt")
     env = {**os.environ, "SUMMARIZE_CACHE_DIR": str(cache)}
     cmd = [sys.executable, "-m", "summarize", seed, "--length", "short"]
+    bare_cmd = [sys.executable, "-c", "import sqlite3"]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # the real, model-computed summary
-    walls = []
+    walls, bare = [], []
     for _ in range(reps):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, capture_output=True, check=True)
-        walls.append(time.perf_counter() - start)
-    return walls
+        for command, into in ((cmd, walls), (bare_cmd, bare)):
+            start = time.perf_counter()
+            subprocess.run(command, env=env, capture_output=True, check=True)
+            into.append(time.perf_counter() - start)
+    return walls, bare
 
 
 def main() -> None:
@@ -80,12 +84,15 @@ def main() -> None:
         batch_s = time.perf_counter() - start
         assert again.counts["cached"] == args.docs
         rate = args.docs / batch_s
-        walls = cold_single(cache, args.reps)
+        walls, bare = cold_single(cache, args.reps)
     single_ms = statistics.median(walls) * 1000
+    bare_ms = statistics.median(bare) * 1000
     report("warm_cache", min(rate / 2000, 150 / single_ms), "batch >= 2000 docs/s and single <= 150 ms",
            docs=args.docs, batch_seconds=round(batch_s, 3), docs_per_second=round(rate),
            batch_ratio=round(rate / 2000, 3), single_cold_ms_median=round(single_ms, 1),
-           single_cold_ms=[round(w * 1000) for w in walls], single_ratio=round(150 / single_ms, 3))
+           single_cold_ms=[round(w * 1000) for w in walls], single_ratio=round(150 / single_ms, 3),
+           bare_python_sqlite3_ms_median=round(bare_ms, 1),
+           single_vs_bare_python=round(single_ms / bare_ms, 2))
 
 
 if __name__ == "__main__":

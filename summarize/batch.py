@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import paths
+from .backends import RemoteOptions
 from .corpus import Item, discover
 from .errors import DocumentError, ModelError, SummarizeError, UsageError
+from .journal import CRASH_ENV, MANIFEST, append_row, read_manifest, repair_journal  # noqa: F401 - re-exported
+from .journal import atomic_write as _atomic_write, crashpoint as _crashpoint, line as _line
+from .journal import write_if_changed as _write_if_changed
 from .leases import Leases
 from .readers import DEFAULT_MAX_BYTES, Document, read_document
 from .sobriety import Meter, Report, cpu_seconds
 from .summarizer import Summarizer
 
-MANIFEST = "manifest.jsonl"
 REPORT = "sobriety.json"
-CRASH_ENV = "SUMMARIZE_CRASH_AT"  # fault injection for the crash tests: "point:n"
 DEFERRED = object()  # another process holds this document's lease: come back to it later
 
 
@@ -48,6 +49,8 @@ class BatchOptions:
     synthese: bool = True
     parallel: int = 8  # documents decoded together (multi-sequence generation); 1 = one at a time
     verbose: bool = False
+    gpu_layers: str | None = None  # --gpu-layers N|all (None: all when llama.cpp can offload)
+    remote: RemoteOptions | None = None  # a server URL as model: its kind, key variable, requests in flight
 
 
 @dataclass
@@ -89,7 +92,8 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         raise UsageError("no documents found", hint="pass files, folders or quoted globs like 'docs/**/*.pdf'")
     summarizer = Summarizer(options.model, length=options.length, cache_dir=options.cache_dir,
                             use_cache=options.use_cache, ctx=options.ctx, threads=options.threads,
-                            verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens)
+                            verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens,
+                            gpu_layers=options.gpu_layers, remote=options.remote)
     _remove_stale_temps(out)
     manifest = out / MANIFEST
     repair_journal(manifest)
@@ -166,7 +170,7 @@ class _Job:
                 raise DocumentError(item.error, path=item.path)
             doc = self.read.pop(item.path, None) or read_document(item.path, max_bytes=self.s.max_bytes)
             row.update(sha256=doc.sha256, format=doc.format, encoding=doc.encoding, note=doc.note)
-            key = self.s._key("document", doc.text, self.s.length)  # the Summarizer's own cache key
+            key = self.s.document_key(doc.text)
             lease = None
             if self.leases is not None and self.s.cache.get(key) is None:
                 lease = self.leases.acquire(key, block=wait)
@@ -268,88 +272,6 @@ def render_markdown(row: dict[str, Any]) -> str:
     return f"---\n{header}\n---\n\n# {title}\n\n{row['summary']}\n"
 
 
-def _line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def append_row(manifest: Path, row: dict[str, Any]) -> None:
-    """One journal line. fsync'ed only for newly computed summaries: a cached or failed
-    document costs nothing to redo, and the cache, not the journal, keeps finished work."""
-    data = _line(row).encode("utf-8")
-    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        if _crash_due("mid-manifest"):
-            os.write(fd, data[: len(data) // 2])
-            os.kill(os.getpid(), signal.SIGKILL)
-        os.write(fd, data)  # one write() of a whole line: concurrent appenders never interleave
-        if row.get("status") == "ok":
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def repair_journal(manifest: Path) -> int:
-    """Cut a partial last line left by a kill mid-append; returns the bytes removed."""
-    try:
-        with open(manifest, "rb+") as fh:
-            data = fh.read()
-            if not data or data.endswith(b"\n"):
-                return 0
-            keep = data.rfind(b"\n") + 1
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-            return len(data) - keep
-    except FileNotFoundError:
-        return 0
-
-
-def read_manifest(manifest: Path) -> list[dict[str, Any]]:
-    """Rows of a manifest, the last one per path winning; unparsable lines are skipped."""
-    rows: dict[str, dict[str, Any]] = {}
-    try:
-        lines = manifest.read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    for raw in lines:
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("path"), str):
-            rows.pop(row["path"], None)
-            rows[row["path"]] = row
-    return list(rows.values())
-
-
-def _write_if_changed(path: Path, data: bytes) -> None:
-    try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    _atomic_write(path, data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        _crashpoint("mid-output")
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable (power loss), where the OS allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 def _remove_stale_temps(out: Path) -> None:
     """Temp files of processes that died (killed mid-write); a live process keeps its own."""
     for tmp in out.glob(".*.tmp"):
@@ -360,23 +282,3 @@ def _remove_stale_temps(out: Path) -> None:
             tmp.unlink(missing_ok=True)
         except (ValueError, IndexError, PermissionError, OSError):
             continue
-
-
-_CRASH_COUNTS: dict[str, int] = {}
-
-
-def _crash_due(name: str) -> bool:
-    """True at the n-th pass through ``name`` when $SUMMARIZE_CRASH_AT is "name:n"."""
-    spec = os.environ.get(CRASH_ENV)
-    if not spec:
-        return False
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return False
-    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
-    return _CRASH_COUNTS[name] == int(nth or 1)
-
-
-def _crashpoint(name: str) -> None:
-    if _crash_due(name):
-        os.kill(os.getpid(), signal.SIGKILL)

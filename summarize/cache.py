@@ -43,6 +43,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE summaries ADD COLUMN hits INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX summaries_stage ON summaries(stage);
     """,
+    """
+    CREATE TABLE memos (
+        key        TEXT PRIMARY KEY,       -- e.g. a server model's identity, so a cached rerun asks nothing
+        value      TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -124,6 +131,14 @@ class Cache:
                         (real, st.st_size, st.st_mtime_ns, digest))
         return digest
 
+    def memo_get(self, key: str, max_age: float) -> str | None:
+        row = self.db.execute("SELECT value FROM memos WHERE key = ? AND created_at > ?",
+                              (key, time.time() - max_age)).fetchone()
+        return row[0] if row else None
+
+    def memo_put(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO memos VALUES (?, ?, ?)", (key, value, time.time()))
+
     def stats(self) -> dict[str, Any]:
         rows = self.db.execute("SELECT stage, COUNT(*), COALESCE(SUM(hits), 0) FROM summaries GROUP BY stage").fetchall()
         size = sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*") if p.is_file())
@@ -146,6 +161,14 @@ class NullCache(Cache):
 
     def __init__(self) -> None:  # noqa: D401 - no database at all
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._memos: dict[str, tuple[str, float]] = {}
+
+    def memo_get(self, key: str, max_age: float) -> str | None:
+        value, created = self._memos.get(key, ("", 0.0))
+        return value if value and created > time.time() - max_age else None
+
+    def memo_put(self, key: str, value: str) -> None:
+        self._memos[key] = (value, time.time())
 
     def get(self, key: str) -> CacheEntry | None:
         return None

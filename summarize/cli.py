@@ -39,7 +39,15 @@ class Format(str, Enum):
     json = "json"
 
 
-ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
+ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, embedded model (gemma3-270m, smollm2-135m), "
+                        "a file another tool downloaded: ollama:NAME[:TAG], lmstudio:…, hf:ORG/REPO[/FILE], "
+                        "or a server: http(s)://HOST:PORT[/PREFIX][#MODEL] (env SUMMARIZE_MODEL).")
+GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Layers offloaded to the GPU: a number or `all` (default: all "
+                            "when llama.cpp was built with GPU support, else 0; env SUMMARIZE_GPU_LAYERS).")
+ServerKindOpt = typer.Option(None, "--server-kind", help="With a server URL: llama-server, ollama, vllm, "
+                             "llama-cpp-python or openai (default: detected).")
+ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With a server URL: the environment variable holding its "
+                            "bearer key (default SUMMARIZE_API_KEY).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
 MaxTokensOpt = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens "
@@ -70,12 +78,16 @@ def run(
     cache_dir: Optional[str] = CacheDirOpt,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache."),
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size (default: sized to the document, ≤ 4096)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the physical cores a foreign load leaves free; a number is kept as is)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the chunk plan without loading the weights."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = MaxTokensOpt,
+    gpu_layers: Optional[str] = GpuLayersOpt,
+    server_kind: Optional[str] = ServerKindOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
+    from .backends import RemoteOptions
     from .output import StageProgress, StreamPrinter
     from .readers import read_document
     from .summarizer import Summarizer
@@ -89,7 +101,8 @@ def run(
             typer.echo(json.dumps(plan, indent=2) if fmt is Format.json else _plan_text(plan))
             return
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
-                                threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens)
+                                threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens,
+                                gpu_layers=gpu_layers, remote=RemoteOptions(kind=server_kind, api_key_env=api_key_env))
         printer = StreamPrinter() if fmt is Format.text else None
         progress = StageProgress(lambda: summarizer.tokens_processed)
         result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=progress)
@@ -111,34 +124,49 @@ def _plan_text(plan: dict) -> str:
 
 
 @models_app.callback()
-def models_list(ctx: typer.Context, fmt: Format = typer.Option(Format.text, "--format", "-f")) -> None:
+def models_list(ctx: typer.Context, fmt: Format = typer.Option(Format.text, "--format", "-f"),
+                gpu_layers: Optional[str] = GpuLayersOpt,
+                check: bool = typer.Option(False, "--check", help="Also read the header of every model found "
+                                           "in other tools' folders (context, chat template; slower).")) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    from . import models
+    from . import gpu, models
 
     try:
-        rows = models.available()
+        settings = gpu.planned(gpu_layers)
+        rows = models.available(gpu_layers, check=check)
     except Exception as err:  # noqa: BLE001
         _fail(err, False)
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    backends = ", ".join(settings["gpu_backends"]) or "none in this llama.cpp build"
+    typer.echo(f"gpu layers: {settings['gpu_layers']} (GPU backends: {backends})")
     for row in rows:
-        if row.get("usable"):
-            typer.echo(f"{row['name']:<16} {row['size'] / 1e6:>8.0f} MB  chat={'yes' if row['chat_template'] else 'no ':<3}"
-                       f"  ctx={row['context']:<6}  {row.get('license') or '?':<22} {row['path']}")
-        else:
-            typer.echo(f"{row['name']:<16} {'—':>8}     unavailable: {row.get('error')}")
+        typer.echo(_model_line(row))
 
 
-@models_app.command("pull", help="Download a catalog model (explicit network access; fails clearly offline).")
-def models_pull(name: str, offline: bool = typer.Option(False, "--offline", help="Refuse any download.")) -> None:
+def _model_line(row: dict) -> str:
+    name = f"{row['name']:<16}"
+    if not row.get("usable"):
+        return f"{name} {'—':>8}     unavailable: {row.get('error')}"
+    chat = {True: "yes", False: "no", None: "?"}[row.get("chat_template")]
+    return (f"{name} {row['size'] / 1e6:>8.0f} MB  chat={chat:<3}  ctx={row.get('context') or '?':<6}  "
+            f"{row.get('license') or '?':<22} {row['path']}")
+
+
+@models_app.command("pull", help="Download a catalog model, verified against its pinned sha256 and size "
+                    "(explicit network access; fails clearly offline).")
+def models_pull(name: str, offline: bool = typer.Option(False, "--offline", help="Refuse any download."),
+                sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256, for an entry the catalog "
+                                                     "does not pin (with --size)."),
+                size: Optional[int] = typer.Option(None, "--size", help="Expected size in bytes (with --sha256).")) -> None:
     from . import models
 
     if offline:
         os.environ["SUMMARIZE_OFFLINE"] = "1"
     try:
-        typer.echo(str(models.pull(name)))
+        typer.echo(str(models.pull(name, sha256=sha256, size=size)))
     except Exception as err:  # noqa: BLE001
         _fail(err, False)
 
@@ -177,22 +205,29 @@ def batch(
     cache_dir: Optional[str] = CacheDirOpt,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache (no resume)."),
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Context size cap (default ≤ 4096)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the physical cores a foreign load leaves free; a number is kept as is)."),
     parallel: int = typer.Option(8, "--parallel", min=1, max=8, help="Documents decoded together (multi-sequence)."),
     max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Refuse documents larger than this."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens (env SUMMARIZE_MAX_TOKENS)."),
+    gpu_layers: Optional[str] = GpuLayersOpt,
+    server_kind: Optional[str] = ServerKindOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="With a server URL: requests in flight at once "
+                                       "(default: the server's slots; 1 for ollama)."),
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
 
+    from .backends import RemoteOptions
     from .batch import BatchOptions, run_batch
     from .batch_view import RichObserver, print_summary
 
     options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
                            ctx=ctx, threads=threads, max_bytes=max_bytes, max_tokens=max_tokens, watts=watts,
-                           synthese=synthese, verbose=verbose, parallel=parallel)
+                           synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers)
     view = RichObserver()
     try:
+        options.remote = RemoteOptions(kind=server_kind, api_key_env=api_key_env, jobs=jobs)
         result = run_batch(inputs, options, view)
     except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
         view.stop()
@@ -233,7 +268,7 @@ def eval_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Only the first N documents."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write one JSON line per document (summary, method, scores) here."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: physical cores)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the physical cores a foreign load leaves free; a number is kept as is)."),
     use_cache: bool = typer.Option(False, "--cache", help="Read and write the summary cache (off: timings are real)."),
     cache_dir: Optional[str] = CacheDirOpt,
     verbose: bool = VerboseOpt,

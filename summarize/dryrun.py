@@ -29,11 +29,11 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
     except UsageError:
         backend, name, size, tokenizer = _estimator(model)
     else:
-        from .gguf import read_gguf
-        from .llama_backend import LlamaCppBackend
+        from .backends import open_backend
 
-        backend = LlamaCppBackend(read_gguf(ref.path), tokenizer_only=True)
-        name, size, tokenizer = ref.name, os.path.getsize(ref.path), "model"
+        backend = open_backend(ref, tokenizer_only=True, ctx=ctx)  # a vocabulary-only load, or a server's tokenizer
+        local = os.path.isfile(ref.path)
+        name, size, tokenizer = ref.name, os.path.getsize(ref.path) if local else 0, "model" if local else "server"
     from .cleanup import clean
 
     chat = backend.has_chat_template

@@ -24,6 +24,8 @@ DROP_TAGS = ("template", "noscript", "script", "style", "iframe", "object", "emb
 _WHITE = {"#fff", "#ffffff", "white", "rgb(255,255,255)", "#fefefe"}
 
 
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
 def _norm_color(value: str) -> str:
     return re.sub(r"\s+|!important", "", value.lower())
 
@@ -85,14 +87,15 @@ def strip_hidden(html: str) -> str:
         if isinstance(el.tag, str):
             el.drop_tree()  # keeps the tail text, which belongs to the parent
         else:
-            tail = el.tail
+            # lxml parsed this text but refuses control characters when it is assigned back.
+            tail = _XML_UNSAFE.sub("", el.tail or "")
             prev = el.getprevious()
             parent.remove(el)
             if tail:
                 if prev is not None:
-                    prev.tail = (prev.tail or "") + tail
+                    prev.tail = _XML_UNSAFE.sub("", prev.tail or "") + tail
                 else:
-                    parent.text = (parent.text or "") + tail
+                    parent.text = _XML_UNSAFE.sub("", parent.text or "") + tail
     try:
         return lxml.html.tostring(root, encoding="unicode")
     except (ValueError, TypeError):  # pragma: no cover

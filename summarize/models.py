@@ -1,4 +1,5 @@
-"""Model resolution: a GGUF path, a catalog name, or one of the two embedded models.
+"""Model resolution: a GGUF path, a catalog name, one of the two embedded models, or a file
+another tool downloaded (`ollama:`, `lmstudio:`, `hf:`, `llama.cpp:`; see discovery.py).
 
 Nothing here imports llama_cpp, and resolving an already-assembled model only stats
 files, so a cache hit never opens the weights.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import discovery, paths
 from .errors import ModelError, UnknownModelError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -31,8 +32,10 @@ ALIASES = {"gemma3": "gemma3-270m", "gemma": "gemma3-270m", "smollm2": "smollm2-
 class ModelRef:
     name: str
     path: str
-    source: str  # "embedded" | "catalog" | "file"
+    # "embedded" | "catalog" | "file" | "ollama" | "lmstudio" | "hf" | "llama.cpp" | "remote" (path = the URL)
+    source: str
     license: str | None = None
+    sha256: str | None = None  # known without hashing (a blob named by its digest)
 
 
 def _gemma() -> ModelRef:
@@ -76,7 +79,12 @@ EMBEDDED = {"gemma3-270m": _gemma, "smollm2-135m": _smollm}
 
 
 def load_catalog() -> dict[str, dict[str, Any]]:
-    for candidate in (paths.REPO_MODELS / "catalog.toml", Path(__file__).parent / "data" / "catalog.toml"):
+    """$SUMMARIZE_CATALOG (your own list), else models/catalog.toml, else the packaged copy."""
+    own = os.environ.get("SUMMARIZE_CATALOG")
+    if own and not Path(own).expanduser().is_file():
+        raise UsageError("catalog file not found", path=own, hint="fix or unset SUMMARIZE_CATALOG")
+    for candidate in ([Path(own).expanduser()] if own else []) + [paths.REPO_MODELS / "catalog.toml",
+                                                                 Path(__file__).parent / "data" / "catalog.toml"]:
         if candidate.is_file():
             return tomllib.loads(candidate.read_text(encoding="utf-8"))
     return {}
@@ -93,6 +101,15 @@ def find_user_file(filename: str) -> Path | None:
 def resolve(spec: str | None) -> ModelRef:
     """Turn ``--model`` into a model file, or raise a one-line, actionable error."""
     spec = (spec or os.environ.get("SUMMARIZE_MODEL") or DEFAULT_MODEL).strip()
+    if spec.lower().startswith(("http://", "https://")):  # a server the user names (backends/remote.py)
+        from .backends.remote import parse
+
+        endpoint = parse(spec).display  # credentials and query strings are refused there
+        return ModelRef(endpoint, endpoint, "remote")
+    prefixed = discovery.split_prefix(spec)
+    if prefixed is not None:
+        found = discovery.resolve(*prefixed)
+        return ModelRef(found.name, found.path, found.source, sha256=found.sha256)
     name = ALIASES.get(spec.lower(), spec.lower())
     if name in EMBEDDED:
         return EMBEDDED[name]()
@@ -126,8 +143,10 @@ def user_files() -> list[Path]:
     return found
 
 
-def available() -> list[dict[str, Any]]:
-    """Every usable model: embedded, downloaded catalog entries, user files (for `summarize models`)."""
+def available(gpu_layers: str | int | None = None, check: bool = False) -> list[dict[str, Any]]:
+    """Every model for `summarize models`: embedded, catalog entries, user files, then the files
+    other tools downloaded (listed from names and sizes; ``check`` also parses their headers)."""
+    from . import gpu
     from .gguf import read_gguf
 
     rows: list[dict[str, Any]] = []
@@ -140,46 +159,52 @@ def available() -> list[dict[str, Any]]:
     for name, entry in load_catalog().items():
         found = find_user_file(entry["file"])
         if found is None:
+            pinned = "" if pinned_download(entry) else "; the catalog pins no sha256 and size: pull needs --sha256 and --size"
             rows.append({"name": name, "source": "catalog", "usable": False, "license": entry.get("license"),
-                         "context": entry.get("context"), "size": int(entry.get("size_gb", 0) * 1e9),
-                         "error": f"not downloaded (summarize models pull {name})"})
+                         "context": entry.get("context"),
+                         "size": entry.get("size") or int(entry.get("size_gb", 0) * 1e9),
+                         "pinned": pinned_download(entry),
+                         "error": f"not downloaded (summarize models pull {name}){pinned}"})
         else:
             refs.append(ModelRef(name, str(found), "catalog", entry.get("license")))
     known = {os.path.realpath(r.path) for r in refs}
     refs += [ModelRef(p.name, str(p), "file") for p in user_files() if os.path.realpath(p) not in known]
     for ref in refs:
         row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license}
-        try:
-            info = read_gguf(ref.path)
-            row.update(usable=True, size=info.size, chat_template=info.chat_template is not None,
-                       context=info.context_length, architecture=info.architecture,
-                       license=ref.license or info.license)
-        except ModelError as exc:
-            row.update(usable=False, error=str(exc))
-        rows.append(row)
+        rows.append(_with_header(row, read_gguf, ref.license))
+    rows += [_with_header(f.as_row(), read_gguf) if check and f.usable else f.as_row() for f in discovery.discover()]
+    layers = gpu.planned(gpu_layers)["gpu_layers"]
+    for row in rows:
+        if row.get("usable"):
+            row["gpu_layers"] = layers
     order = {"embedded": 0, "catalog": 1, "file": 2}
     return sorted(rows, key=lambda r: (order.get(r["source"], 3), not r.get("usable", False)))
 
 
-def pull(name: str) -> Path:
+def _with_header(row: dict[str, Any], read_gguf: Any, license: str | None = None) -> dict[str, Any]:
+    try:
+        info = read_gguf(row["path"])
+        row.update(usable=True, size=info.size if row.get("size") is None else row["size"],
+                   chat_template=info.chat_template is not None, context=info.context_length,
+                   architecture=info.architecture, license=license or info.license)
+    except ModelError as exc:
+        row.update(usable=False, error=str(exc))
+    return row
+
+
+def pinned_download(entry: dict[str, Any]) -> bool:
+    """A catalog entry `models pull` may download: its file's sha256 and size are pinned."""
+    from .download import pin_of
+
+    return pin_of(entry) is not None
+
+
+def pull(name: str, *, sha256: str | None = None, size: int | None = None) -> Path:
     """Explicit download of a catalog model (the only network access summarize ever makes)."""
+    from .download import pull_entry
+
     catalog = load_catalog()
     key = ALIASES.get(name.lower(), name.lower())
     if key not in catalog:
         raise UnknownModelError(f"{name!r} is not in the catalog", hint="see `summarize models` for names")
-    if os.environ.get("SUMMARIZE_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise UsageError("offline mode is on (SUMMARIZE_OFFLINE / --offline): refusing to download",
-                         hint=f"download {catalog[key]['file']} elsewhere and put it in models/")
-    entry = catalog[key]
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise UsageError("downloading needs huggingface_hub",
-                         hint="pip install 'summarize[pull]', or put the .gguf file in models/ yourself") from None
-    target = paths.pull_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        return Path(hf_hub_download(entry["repo"], entry["file"], local_dir=target))
-    except Exception as exc:  # network errors come in many types; all mean the same to the user
-        raise ModelError(f"could not download {entry['file']} from {entry['repo']} ({type(exc).__name__})",
-                         hint="check the network connection, or download it elsewhere and put it in models/") from None
+    return pull_entry(key, catalog[key], sha256=sha256, size=size)

@@ -4,6 +4,9 @@ Nothing in the pipeline needs the network, so the commands that read documents r
 ``no_network()``: an audit hook (PEP 578) refuses every Internet socket, connection and
 name lookup made by Python code in the process, whatever library makes it. The promise
 then holds by construction, not only because today's dependencies happen to behave.
+When the user points ``--model`` at a server, ``allow_host()`` opens exactly that host and
+port (the name lookup, and connections to the addresses it resolved to); every other
+destination is still refused.
 ``tests/test_network.py`` checks it independently, from outside this module.
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ _INET = (socket.AF_INET, socket.AF_INET6)
 _lock = threading.Lock()
 _installed = False
 _depth = 0  # > 0 while some command runs under no_network(); hooks cannot be removed, only idled
+_names: set[tuple[str, int]] = set()  # (host, port) the user named with --model http://HOST:PORT
+_addresses: set[tuple[str, int]] = set()  # (ip, port) those names resolved to
 
 
 class NetworkBlockedError(PermissionError):
@@ -52,9 +57,29 @@ def _is_network(event: str, args: tuple[Any, ...]) -> bool:
     return False
 
 
+def _allowed(event: str, args: tuple[Any, ...]) -> bool:
+    """Traffic to the one server the user named (only when there is one)."""
+    if not _names:
+        return False
+    if event == "socket.__new__":  # creating a socket sends nothing; its connect() is checked
+        return True
+    if event == "socket.getaddrinfo" and len(args) > 1:
+        return (str(args[0]).lower(), _port(args[1])) in _names
+    if event == "socket.connect" and len(args) > 1 and isinstance(args[1], tuple) and len(args[1]) >= 2:
+        return (str(args[1][0]), _port(args[1][1])) in _addresses
+    return False
+
+
+def _port(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     # Called for every audited event in the process: keep the common path one comparison.
-    if _depth and event.startswith("socket.") and _is_network(event, args):
+    if _depth and event.startswith("socket.") and _is_network(event, args) and not _allowed(event, args):
         raise NetworkBlockedError(
             f"summarize refused a network access ({_describe(event, args)}): documents never leave "
             "this machine; only `summarize models pull` may download")
@@ -80,6 +105,27 @@ def no_network() -> Iterator[None]:
     finally:
         with _lock:
             _depth -= 1
+
+
+def allow_host(host: str, port: int) -> None:
+    """Let this process reach ``host:port`` (the server the user named), and nothing else.
+    The name is resolved here, once; connections go only to the addresses it gave."""
+    host = host.lower().strip("[]")
+    with _lock:
+        _names.add((host, port))
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # the client's own lookup will fail with the same error, reported there
+    with _lock:
+        _addresses.update((str(info[4][0]), port) for info in infos)
+
+
+def clear_allowed() -> None:
+    """Forget every allowed host (tests; a command's process allows one for its lifetime)."""
+    with _lock:
+        _names.clear()
+        _addresses.clear()
 
 
 def active() -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .backend import Backend
+from .backends.base import Backend
 from .chunking import Chunk, chunk_text
 from .errors import DocumentError, UsageError
 from .prompts import PromptSet

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, paths, prompts as prompt_data
-from .backend import Backend, GenSettings, OnText
+from . import backends
+from .backends import Backend, GenSettings, OnText, RemoteOptions
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
 from .readers import DEFAULT_MAX_BYTES, read_document
@@ -57,6 +58,7 @@ class Result:
     # Cache hits: what computing the summary cost the first time (tokens_in, tokens_out, seconds,
     # cpu_seconds), so a rerun still says what each summary cost.
     cost: dict[str, Any] | None = None
+    gpu_layers: str | int | None = None  # layers offloaded to a GPU when computed (not in the cache key: gpu.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,15 +68,20 @@ class Summarizer:
     def __init__(self, model: str | None = None, *, length: str = "medium", cache_dir: str | None = None,
                  use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
                  verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
-                 backend: Backend | None = None, max_tokens: int | None = None) -> None:
+                 backend: Backend | None = None, max_tokens: int | None = None,
+                 remote: RemoteOptions | None = None, gpu_layers: str | int | None = None) -> None:
         if length not in prompt_data.LENGTHS:
             raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
+        from . import gpu
+
+        self.gpu_layers = gpu.parse(gpu_layers)  # a bad value fails before any work
         self.ref = models.resolve(model)
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
         self.prompts = prompt_data.load(prompts)
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
+        self.remote = remote  # --server-kind, --api-key-env, --jobs: used only when the model is a URL
         self._model_sha: str | None = None
         self.tokens_processed = 0
         self._plans: dict[str, Plan] = {}  # made by prefetch(), used by summarize_text()
@@ -82,17 +89,18 @@ class Summarizer:
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
     def model_sha256(self) -> str:
-        if self._model_sha is None:
-            self._model_sha = self.cache.file_sha256(self.ref.path)
+        if self._model_sha is None:  # a server is asked only when no earlier run remembers its answer
+            self._model_sha = backends.identity(self.ref, self.cache, remote=self.remote) or \
+                backends.identity(self.ref, self.cache, self.backend, self.remote)
         return self._model_sha
 
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from .gguf import read_gguf
-            from .llama_backend import LlamaCppBackend
-
-            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose)
+            self._backend = backends.open_backend(self.ref, threads=self.threads, verbose=self.verbose, ctx=self.ctx,
+                                                  remote=self.remote, gpu_layers=self.gpu_layers)
+            if self._model_sha is not None:  # a server may run other weights than an earlier run remembered
+                self._model_sha = backends.identity(self.ref, self.cache, self._backend, self.remote)
         return self._backend
 
     @property
@@ -106,6 +114,10 @@ class Summarizer:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
                         prompt=self.prompts.cache_id, settings=self.settings(length).cache_id(),
                         length=length, ctx=self.ctx, rules=TEXT_RULES, **extra)
+
+    def document_key(self, text: str) -> str:
+        """The cache key of ``text``'s summary at this length: what a batch job leases and looks up."""
+        return self._key("document", normalize(text), self.length)
 
     # -- public API ------------------------------------------------------------
     def summarize_file(self, source: str, on_text: OnText | None = None, progress: Progress | None = None) -> Result:
@@ -127,7 +139,7 @@ class Summarizer:
             if on_text is not None:
                 on_text(hit.summary)
             meta = {k: v for k, v in hit.meta.items() if k in ("method", "guard_failures", "plan")}
-            cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds")}
+            cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds", "gpu_layers")}
             return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
                           cost=cost, **base, **meta)
         result = Result(summary="", **base)
@@ -147,6 +159,8 @@ class Summarizer:
         # Each stage already obeys the output rules; this holds them for the joined text too.
         result.summary = french_typography(keep_french(summary) or summary)
         result.seconds = time.perf_counter() - start
+        result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
+        key = self._key("document", read, self.length)  # again: a server's model identity may have been refreshed
         self.cache.put(key, "document", result.summary,
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
@@ -228,6 +242,7 @@ class Summarizer:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
         from . import extractive, guards, injection  # here: a cache hit never pays their regexes (~15 ms)
 
+        content_key = content  # the retry may strip instructions from content; the key is the original
         key = self._key(stage, content, length, part=part, parts=parts)
         started = time.perf_counter()
         hit = self.cache.get(key) if stage != "single" else None
@@ -286,7 +301,8 @@ class Summarizer:
         record.update(method=method, failures=failures, seconds=round(time.perf_counter() - started, 3))
         result.stages.append(record)
         if stage != "single":
-            self.cache.put(key, stage, summary, {"method": method})
+            self.cache.put(self._key(stage, content_key, length, part=part, parts=parts), stage, summary,
+                           {"method": method})
         return summary
 
     def close(self) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import guards
-from .backend import GenSettings
+from .backends.base import GenSettings
 from .cache import make_key
 from .chunking import sentence_ends
+from .journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
 from .prompts import Prompt
 from .text import sha256_text
 
@@ -59,9 +60,7 @@ def write_synthesis(out: Path, rows: Sequence[dict[str, Any]], summarizer: Any) 
         return None, (0, 0)
     parts, method, spent = synthesize(docs, summarizer)
     path = out / OUTPUT
-    from .batch import _write_if_changed  # the batch's crash-safe writer; an unchanged file is left alone
-
-    _write_if_changed(path, render(docs, parts, method, summarizer.ref.name).encode("utf-8"))
+    write_if_changed(path, render(docs, parts, method, summarizer.ref.name).encode("utf-8"))
     return path, spent
 
 
@@ -201,7 +200,6 @@ def _code(path: str) -> str:
 def synth_from_out(out: str | os.PathLike, *, model: str | None = None, cache_dir: str | None = None,
                    use_cache: bool = True) -> tuple[Path, str]:
     """`summarize synth OUT`: synthesis of a finished (or partial) batch output folder."""
-    from .batch import MANIFEST, read_manifest
     from .errors import UsageError
     from .summarizer import Summarizer
 

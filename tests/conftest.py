@@ -39,7 +39,7 @@ def smollm_path() -> str:
 @pytest.fixture(scope="session")
 def gemma_backend(gemma_path: str):
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(read_gguf(gemma_path))
     yield backend
@@ -49,7 +49,7 @@ def gemma_backend(gemma_path: str):
 @pytest.fixture(scope="session")
 def smollm_backend(smollm_path: str):
     from summarize.gguf import read_gguf
-    from summarize.llama_backend import LlamaCppBackend
+    from summarize.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(read_gguf(smollm_path))
     yield backend
@@ -71,3 +71,22 @@ def cli(cache_dir: Path):
         return run_cli(*args, env=env, **kw)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_server(gemma_path: str, tmp_path_factory):
+    """A real llama-cpp-python server running the embedded Gemma on 127.0.0.1 (tests/llamaserver.py)."""
+    from .llamaserver import start
+
+    server = start(gemma_path, tmp_path_factory.mktemp("server") / "server.log")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(autouse=True)
+def _no_allowed_host_leaks():
+    """A test that talked to a server allowed its host in the net guard: forget it afterwards."""
+    yield
+    from summarize import netguard
+
+    netguard.clear_allowed()

@@ -72,35 +72,22 @@ class Outcome:
     seconds: float = 0.0
 
 
-class _Recorder:
-    """Backend proxy that keeps every raw generation (to measure obedience before the guards)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real, self.texts = real, []
-
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
-        gen = self.real.generate(*args, **kwargs)
-        self.texts.append(gen.text)
-        return gen
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
 def run(model: str, *, length: str = "medium", docs: list[Path] | None = None, progress: bool = False) -> list[Outcome]:
     from summarize.summarizer import Summarizer
 
     specs = manifest()
-    summarizer = Summarizer(model, length=length, use_cache=False)
-    recorder = _Recorder(summarizer.backend)
-    summarizer._backend = recorder  # noqa: SLF001 - measurement needs the raw drafts
+    from summarize.backends import RecordingBackend, open_backend
+    from summarize.models import resolve
+
+    recorder = RecordingBackend(open_backend(resolve(model)), owns=True)  # the raw drafts, before the guards
+    summarizer = Summarizer(model, length=length, use_cache=False, backend=recorder)
     out = []
     try:
         for path in docs or documents():
-            recorder.texts = []
+            recorder.calls.clear()
             started = time.perf_counter()
             result = summarizer.summarize_file(str(path))
-            first = recorder.texts[0] if recorder.texts else ""
+            first = recorder.calls[0].gen.text if recorder.calls else ""
             outcome = Outcome(doc=path.name, model=model, method=result.method, summary=result.summary,
                               first_draft=first, raw_obeys=judge(first, specs[path.name]),
                               final_obeys=judge(result.summary, specs[path.name]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import sys
 import traceback
@@ -20,6 +21,8 @@ from typing import Any, NoReturn
 
 REPORT, ARGV = sys.argv[1], sys.argv[2:]
 attempts: list[str] = []
+allowed: list[str] = []  # connections let through to the one server named in $NETBLOCK_ALLOW
+_HOST, _, _PORT = os.environ.get("NETBLOCK_ALLOW", "").rpartition(":")
 
 
 def _caller() -> str:
@@ -35,9 +38,27 @@ def _refuse(what: str) -> NoReturn:
     raise OSError(errno.ENETUNREACH, f"network blocked by tests/netblock.py: {what[:120]}")
 
 
+def _to_named_host(event: str, args: tuple[Any, ...]) -> bool:
+    """With $NETBLOCK_ALLOW=HOST:PORT (a remote-model run): a TCP socket, the lookup of that
+    host and a connection to it on that port pass, and are recorded; nothing else does."""
+    if not _HOST:
+        return False
+    if event == "socket.__new__":
+        return len(args) > 2 and args[2] == socket.SOCK_STREAM
+    if event == "socket.getaddrinfo":
+        return str(args[0]) == _HOST and str(args[1]) == _PORT
+    if event == "socket.connect":
+        return isinstance(args[1], tuple) and str(args[1][0]) == _HOST and str(args[1][1]) == _PORT
+    return False
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     # Every socket event is refused, unix-domain ones included: summarize needs none.
     if event.startswith("socket.") and event not in ("socket.sethostname",):
+        if _to_named_host(event, args):
+            if event == "socket.connect":
+                allowed.append(f"{event} {args[1]!r}")
+            return
         _refuse(f"{event} {args[1:] if event == 'socket.__new__' else args!r}")
 
 
@@ -56,10 +77,11 @@ def _blocked(name: str):  # type: ignore[no-untyped-def]
     return refuse
 
 
-socket.socket = _NoSocket  # type: ignore[misc]
-for _name in ("create_connection", "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex",
-              "gethostbyaddr", "getnameinfo", "socketpair", "fromfd"):
-    setattr(socket, _name, _blocked(_name))
+if not _HOST:  # a remote-model run needs real sockets: the audit hook alone decides then
+    socket.socket = _NoSocket  # type: ignore[misc]
+    for _name in ("create_connection", "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex",
+                  "gethostbyaddr", "getnameinfo", "socketpair", "fromfd"):
+        setattr(socket, _name, _blocked(_name))
 
 code: Any = 0
 try:
@@ -75,5 +97,5 @@ except BaseException:  # noqa: BLE001 - reported, not hidden
     code = "exception: " + traceback.format_exc(limit=3)
 finally:
     with open(REPORT, "w", encoding="utf-8") as fh:
-        json.dump({"attempts": attempts, "code": code, "modules": sorted(sys.modules)}, fh)
+        json.dump({"attempts": attempts, "allowed": allowed, "code": code, "modules": sorted(sys.modules)}, fh)
 sys.exit(code if isinstance(code, int) else 1)

@@ -254,7 +254,7 @@ class _Recorder:
         return self.count_text(prompt.text or "")
 
     def generate(self, prompt, settings, on_text=None):  # type: ignore[no-untyped-def]
-        from summarize.backend import Generation
+        from summarize.backends import Generation
 
         self.prompts.append(prompt.text)
         return Generation(text=self.reply, tokens_in=10, tokens_out=10, seconds=0.0, finish="stop")

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from summarize import extractive, guards, injection, prompts
-from summarize.backend import Generation
+from summarize.backends.base import Generation
 from summarize.htmlclean import strip_hidden
 from summarize.readers import read_document
 

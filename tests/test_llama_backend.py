@@ -6,8 +6,8 @@ import time
 import pytest
 
 from summarize import prompts
-from summarize.backend import GenSettings
-from summarize.llama_backend import prefetch_group
+from summarize.backends.base import GenSettings
+from summarize.backends.llama_cpp import prefetch_group
 
 ARTICLES = [
     "La mairie de Rennes a décidé lundi de rendre les bus gratuits le samedi à partir de janvier.",
@@ -51,14 +51,14 @@ def test_prefetch_decodes_together_and_generate_returns_each_result(gemma_backen
 @pytest.mark.slow
 def test_sampling_retries_are_seeded_and_bounded(gemma_backend) -> None:
     prompt = prompts.load().render("single", ARTICLES[0], chat=False, length="short")
-    from summarize.llama_batch import MultiSequence, SeqRequest
+    from summarize.backends.decoder import MultiSequence, SeqRequest
 
     hot = GenSettings(max_tokens=24, temperature=0.9, top_k=40, top_p=0.95, seed=7)
     ids, stops = gemma_backend.prompt_tokens(prompt)
     model = gemma_backend.ensure_loaded(0)._model.model
     outs = []
     for _ in range(2):  # two fresh contexts, same computation: the same draws
-        decoder = MultiSequence(model, 1, 1024, gemma_backend.n_threads)
+        decoder = MultiSequence(model, 1, 1024, gemma_backend.slots)
         outs.append(decoder.generate([SeqRequest(ids, stops)], hot)[0])
         decoder.close()
     assert outs[0].text == outs[1].text and 0 < outs[0].tokens_out <= 24

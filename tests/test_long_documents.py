@@ -6,6 +6,7 @@ import json
 import pytest
 
 from summarize import Summarizer
+from summarize.backends import RecordingBackend as Recording
 from summarize.errors import UsageError
 from summarize.extractive import salient
 from summarize.summarizer import ATTEMPTS
@@ -13,28 +14,6 @@ from summarize.summarizer import ATTEMPTS
 from .conftest import LONG_SEED, SEEDS
 
 PARAGRAPHS = [p for p in (SEEDS / "003_61fb5dab3432a646.txt").read_text(encoding="utf-8").split("\n") if p.strip()]
-
-
-class Recording:
-    """Wraps the real backend and records each generation's prompt and output."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-        self.n_ctx_train, self.has_chat_template = inner.n_ctx_train, inner.has_chat_template
-
-    def count_prompt(self, prompt):
-        return self.inner.count_prompt(prompt)
-
-    def count_text(self, text):
-        return self.inner.count_text(text)
-
-    def generate(self, prompt, settings, on_text=None):
-        gen = self.inner.generate(prompt, settings, on_text)
-        self.calls.append((prompt.text or prompt.messages[-1][1], gen.text))
-        return gen
-
-    def close(self):
-        pass
 
 
 def _summarizer(cache_dir, backend, model="gemma3-270m", ctx=768):
@@ -68,8 +47,8 @@ def test_editing_one_paragraph_recomputes_only_its_chunk_and_the_reduce(cache_di
     recomputed = 1 + sum(not s["cache_hit"] for s in reduce)
     assert 2 <= len(after.calls) <= recomputed * len(ATTEMPTS)
     later = [_shown(c.text) for c in s2.plan(edited).chunks[1:]]
-    assert not any(shown in prompt for shown in later for prompt, _ in after.calls)
-    assert after.calls[0][1] != before.calls[0][1]
+    assert not any(shown in prompt for shown in later for prompt in (c.content for c in after.calls))
+    assert after.calls[0].gen.text != before.calls[0].gen.text
     assert second.summary and not second.cache_hit
 
 
@@ -87,8 +66,8 @@ def test_fact_in_the_last_chunk_reaches_a_map_summary(cache_dir, gemma_backend):
     plan = s.plan(text)
     n = len([st for st in result.stages if st["stage"] == "map"])
     assert n >= 2 and n == len(plan.chunks) and result.plan["chunks"][-1]["end"] == len(text)
-    first = [p for p, _ in recorder.calls if _shown(plan.chunks[0].text) in p]
-    last = [(p, out) for p, out in recorder.calls if _shown(plan.chunks[-1].text) in p]
+    first = [c.content for c in recorder.calls if _shown(plan.chunks[0].text) in c.content]
+    last = [(c.content, c.gen.text) for c in recorder.calls if _shown(plan.chunks[-1].text) in c.content]
     assert first and last and "Zéphyrine" not in first[0].rsplit("Article :", 1)[1]
     assert all("Zéphyrine" in p.rsplit("Article :", 1)[1] for p, _ in last)
     assert any("Tombouctou" in out or "Zéphyrine" in out for _, out in last)
@@ -101,7 +80,7 @@ def test_ctx_outside_the_trained_context_is_refused(cache_dir, smollm_backend):
 
 
 def test_backend_refuses_a_prompt_longer_than_the_trained_context(smollm_backend):
-    from summarize.backend import GenSettings
+    from summarize.backends.base import GenSettings
     from summarize.errors import ModelError
     from summarize.prompts import Prompt
 

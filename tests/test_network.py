@@ -46,8 +46,8 @@ def run_blocked(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
 
 
 def assert_no_network(data: dict) -> None:
-    forbidden = [a for a in data["attempts"]
-                 if not (a.startswith("socket.socket(") and a.endswith(TOLERATED))]
+    forbidden = [a for a in data["attempts"]  # (with a named host the probe's socket exists; its bind is refused)
+                 if not (a.startswith(("socket.socket(", "socket.bind ")) and a.endswith(TOLERATED))]
     assert forbidden == [], forbidden
 
 
@@ -186,3 +186,58 @@ def test_eval_run_opens_no_network(tmp_path):
     assert json.loads(proc.stdout)["documents"] == 2
     assert "llama_cpp" in report["modules"] and "rouge_score" in " ".join(report["modules"])
     assert_no_network(report)
+
+
+# -- a remote model: the named host, and only it (issue 13) ----------------------------------
+def test_guard_lets_through_only_the_named_host():
+    from .fakeserver import FakeServer
+
+    with FakeServer({}) as named, FakeServer({}) as other:
+        netguard.allow_host("127.0.0.1", named.port)
+        try:
+            with netguard.no_network():
+                socket.create_connection(("127.0.0.1", named.port), timeout=2).close()
+                with pytest.raises(netguard.NetworkBlockedError):
+                    socket.create_connection(("127.0.0.1", other.port), timeout=2)
+                with pytest.raises(OSError):
+                    socket.getaddrinfo("example.com", 443)
+        finally:
+            netguard.clear_allowed()
+        with netguard.no_network(), pytest.raises(netguard.NetworkBlockedError):
+            socket.create_connection(("127.0.0.1", named.port), timeout=2)
+
+
+@pytest.mark.slow
+def test_remote_run_reaches_only_the_named_host(tmp_path, llama_cpp_server):
+    from .llamaserver import KEY
+
+    page = tmp_path / "article.html"
+    page.write_text(ARTICLE, encoding="utf-8")
+    port = llama_cpp_server.port
+    proc, data = run_blocked(tmp_path, str(page), "--length", "short", "--model", llama_cpp_server.url,
+                             env={"NETBLOCK_ALLOW": f"127.0.0.1:{port}", "SUMMARIZE_API_KEY": KEY})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    assert "llama_cpp" not in data["modules"]  # the model ran on the server, not in this process
+    assert_no_network(data)  # nothing else was even attempted
+    assert data["allowed"] and all(a.endswith(f"('127.0.0.1', {port})") for a in data["allowed"]), data["allowed"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _strace_works(), reason="strace unavailable or ptrace not permitted")
+def test_kernel_sees_connections_only_to_the_named_host(tmp_path, llama_cpp_server):
+    from .llamaserver import KEY
+
+    trace = tmp_path / "trace.txt"
+    page = tmp_path / "article.html"
+    page.write_text(ARTICLE, encoding="utf-8")
+    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace),
+                           sys.executable, "-m", "summarize", str(page), "--length", "short", "--model",
+                           llama_cpp_server.url], capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={**os.environ, "SUMMARIZE_CACHE_DIR": str(tmp_path / "cache"), "SUMMARIZE_API_KEY": KEY})
+    assert proc.returncode == 0, proc.stderr
+    calls = [line for line in trace.read_text().splitlines() if "(" in line and "+++" not in line and "---" not in line]
+    connects = [c for c in calls if "connect(" in c]
+    target = f'sin_port=htons({llama_cpp_server.port}), sin_addr=inet_addr("127.0.0.1")'
+    assert connects and all(target in c for c in connects), connects
+    assert all("connect(" in c or "sin_addr" not in c for c in calls), calls  # no datagram anywhere else

@@ -1,6 +1,6 @@
 """The backend interface: everything above it is independent of the inference engine.
 
-Today's implementation runs llama.cpp in-process (llama_backend.py); an HTTP server or a
+Implemented by llama.cpp in-process (llama_cpp.py) and by servers over HTTP (http.py); a
 distributed engine would implement the same four methods.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Callable, Protocol
 
-from .prompts import Prompt
+from ..prompts import Prompt
 
 OnText = Callable[[str], None]
 

@@ -1,7 +1,7 @@
 """In-process llama.cpp backend (llama-cpp-python).
 
 --dry-run tokenizes with a vocab-only load (no weights). Otherwise the model loads once,
-on first use; generation runs in decoders (llama_batch.py) whose contexts are sized per
+on first use; generation runs in decoders (decoder.py) whose contexts are sized per
 request, never beyond the trained context.
 """
 from __future__ import annotations
@@ -11,24 +11,13 @@ import os
 import time
 from typing import Any
 
-from .backend import GenSettings, Generation, OnText
-from .errors import ModelError
-from .gguf import GGUFInfo
-from .prompts import Prompt
+from ..cpuslot import CpuSlots, usable_cores as physical_cores  # noqa: F401 (re-exported for benchmarks)
+from ..errors import ModelError
+from ..gguf import GGUFInfo
+from ..prompts import Prompt
+from .base import GenSettings, Generation, OnText
 
 CTX_STEP = 512
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-        if hasattr(os, "sched_getaffinity"):  # containers may pin us to fewer CPUs
-            cores = min(cores, len(os.sched_getaffinity(0)))
-        return max(1, cores)
-    except Exception:  # pragma: no cover - psutil is a dependency, but never fail on it
-        return max(1, os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
@@ -73,12 +62,15 @@ def _route_logs(verbose: bool) -> None:
 
 class LlamaCppBackend:
     def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
-                 verbose: bool = False, tokenizer_only: bool = False) -> None:
+                 verbose: bool = False, tokenizer_only: bool = False, gpu_layers: int | None = None) -> None:
         self.info = info
         self.path = info.path
         self.n_ctx_train = info.context_length or 4096
         self.has_chat_template = info.chat_template is not None
-        self.n_threads = n_threads or physical_cores()
+        # Machine-wide CPU slots: each decoding step takes turns with other summarize processes and
+        # runs on the cores a foreign load leaves free (cpuslot.py); --threads fixes the count.
+        self.slots = CpuSlots(n_threads)
+        self.n_threads = self.slots.ceiling
         self.n_batch = n_batch
         self.verbose = verbose
         self._vocab: Any = None
@@ -88,6 +80,8 @@ class LlamaCppBackend:
         self._memo: dict[tuple[tuple[int, ...], GenSettings], Generation] = {}
         self.tokenizer_only = tokenizer_only  # --dry-run: the vocabulary alone, no weights
         self.load_seconds = 0.0
+        self.gpu_layers = gpu_layers  # None: every layer when this llama.cpp can offload (gpu.py)
+        self.gpu_offloaded: str | int = 0  # layers really offloaded, known once loaded
 
     # -- loading -------------------------------------------------------------
     def _load(self, **kwargs: Any) -> Any:
@@ -120,7 +114,7 @@ class LlamaCppBackend:
 
     def ensure_loaded(self, need: int) -> Any:
         """The model, loaded once. Its own llama.cpp context is minimal and unused: the
-        decoders (llama_batch.py) own the contexts, sized per request."""
+        decoders (decoder.py) own the contexts, sized per request."""
         if need > self.n_ctx_train:
             raise ModelError(f"{need} tokens exceed the model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
@@ -129,9 +123,13 @@ class LlamaCppBackend:
                 with contextlib.suppress(Exception):
                     self._vocab.close()
                 self._vocab = None
+            from .. import gpu
+
             n_ctx = min(CTX_STEP, self.n_ctx_train)
+            n_gpu_layers = gpu.for_load(self.gpu_layers)
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                                   n_batch=n_ctx, n_ubatch=n_ctx, seed=42)
+                                   n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
+            self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
         return self._llm
 
     def close(self) -> None:
@@ -160,16 +158,20 @@ class LlamaCppBackend:
             )
         return self._formatter
 
-    def prompt_tokens(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
-        tok = self.tokenizer
+    def render(self, prompt: Prompt) -> tuple[str, tuple[str, ...], bool, bool]:
+        """The text the model reads (chat template applied), its stop strings, whether a BOS
+        is added, whether control tokens in the text are parsed (the template's own are)."""
         if prompt.messages is not None:
             if not self.has_chat_template:
                 raise ModelError("this model has no chat template; use a base-model prompt", path=self.path)
             rendered = self._chat_formatter()(messages=[{"role": r, "content": c} for r, c in prompt.messages])
             stops = tuple(s for s in (rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]) if s)
-            ids = tok.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
-            return ids, stops
-        return tok.tokenize((prompt.text or "").encode("utf-8"), add_bos=True, special=False), prompt.stop
+            return rendered.prompt, stops, not rendered.added_special, True
+        return prompt.text or "", prompt.stop, True, False
+
+    def prompt_tokens(self, prompt: Prompt) -> tuple[list[int], tuple[str, ...]]:
+        text, stops, bos, special = self.render(prompt)
+        return self.tokenizer.tokenize(text.encode("utf-8"), add_bos=bos, special=special), stops
 
     def count_prompt(self, prompt: Prompt) -> int:
         return len(self.prompt_tokens(prompt)[0])
@@ -185,10 +187,10 @@ class LlamaCppBackend:
     PREFETCH_CELLS = 6144  # gemma3-270m: 18 KB per cell, 110 MB
 
     def _decoder(self, need: int, n_seq: int = 1) -> Any:
-        """A decoder (llama_batch.py) with ``n_seq`` slots of at least ``need`` tokens.
+        """A decoder (decoder.py) with ``n_seq`` slots of at least ``need`` tokens.
         Single generation and prefetch groups keep separate contexts: each slot keeps its
         KV cache, so the shared few-shot prefix is evaluated once per slot."""
-        from .llama_batch import MultiSequence
+        from .decoder import MultiSequence
 
         llm = self.ensure_loaded(need)
         kind = "multi" if n_seq > 1 else "single"
@@ -204,7 +206,7 @@ class LlamaCppBackend:
         if current is not None:
             current.close()
         self._decoders[kind] = MultiSequence(llm._model.model, n_seq, min(n_ctx_seq, self.n_ctx_train),
-                                             self.n_threads, self.n_batch)
+                                             self.slots, self.n_batch)
         return self._decoders[kind]
 
     def end_prefetch(self) -> None:
@@ -221,7 +223,7 @@ class LlamaCppBackend:
         self._memo.clear()
         if len(prompts) < 2:
             return
-        from .llama_batch import SeqRequest
+        from .decoder import SeqRequest
 
         requests = [SeqRequest(*self.prompt_tokens(p)) for p in prompts]
         need = -(-(max(len(r.ids) for r in requests) + settings.max_tokens) // 256) * 256
@@ -250,7 +252,7 @@ class LlamaCppBackend:
             raise ModelError(f"prompt of {len(ids)} tokens + {settings.max_tokens} to generate exceeds the "
                              f"model's trained context ({self.n_ctx_train})", path=self.path,
                              hint="the document should have been chunked; please report this")
-        from .llama_batch import SeqRequest
+        from .decoder import SeqRequest
 
         gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
         gen.seconds = time.perf_counter() - start
@@ -262,8 +264,3 @@ def prefetch_group(need: int, max_sequences: int, cells: int) -> int:
     and a multiple of 4 from 4 up (see MAX_SEQUENCES: 6 rows cost more than 8)."""
     group = min(max_sequences, cells // need)
     return group - group % 4 if group >= 4 else group
-
-
-def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None

@@ -19,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .backend import GenSettings, Generation, OnText
-from .llama_backend import find_stop
+from ..cpuslot import CpuSlots
+from .base import GenSettings, Generation, OnText
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
+
+
+def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
 
 
 @dataclass
@@ -32,7 +37,7 @@ class SeqRequest:
 
 
 class MultiSequence:
-    def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, n_threads: int, n_batch: int = 512) -> None:
+    def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, slots: CpuSlots, n_batch: int = 512) -> None:
         import llama_cpp
 
         self.lib, self.model, self.n_seq = llama_cpp, model, n_seq
@@ -40,7 +45,8 @@ class MultiSequence:
         params.n_ctx = n_ctx_seq * n_seq
         params.n_batch = params.n_ubatch = min(n_batch, params.n_ctx)
         params.n_seq_max = n_seq
-        params.n_threads = params.n_threads_batch = n_threads
+        params.n_threads = params.n_threads_batch = slots.ceiling
+        self.slots, self.n_threads = slots, slots.ceiling
         params.no_perf = True
         self.n_ctx_seq, self.n_batch = n_ctx_seq, params.n_batch
         self.ctx = llama_cpp.llama_init_from_model(model, params)
@@ -121,7 +127,16 @@ class MultiSequence:
     def generate(self, requests: list[SeqRequest], settings: GenSettings,
                  on_text: OnText | None = None) -> list[Generation]:
         """Generation for up to n_seq prompts at once; ``on_text`` streams sequence 0. Sampling
-        (temperature > 0) is seeded per sequence, so a request gives the same text every run."""
+        (temperature > 0) is seeded per sequence, so a request gives the same text every run.
+        The whole call is one step of work on the machine-wide CPU slots (cpuslot.py)."""
+        with self.slots.hold() as threads:
+            if threads != self.n_threads:
+                self.lib.llama_set_n_threads(self.ctx, threads, threads)
+                self.n_threads = threads
+            return self._generate(requests, settings, on_text)
+
+    def _generate(self, requests: list[SeqRequest], settings: GenSettings,
+                  on_text: OnText | None) -> list[Generation]:
         assert 0 < len(requests) <= self.n_seq
         start = time.perf_counter()
         n = len(requests)
