@@ -58,6 +58,7 @@ _LABEL = re.compile(r"^[^\s:]+\s?:\s")
 # example the document quotes, not what it says.
 _QUOTATION = re.compile(r"^[«\"“].*[»\"”][.!]?$")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
+_BULLET = re.compile(r"^(?:[-*•+–]\s+)+")
 
 
 def sentences(text: str) -> list[str]:
@@ -144,7 +145,7 @@ def lead(text: str, length: str = "medium") -> str:
     if not out:
         text = without_instructions(text)  # a document of orders only has nothing to summarize (issue 7)
         out = [" ".join(text.split()[:target]) or NOTHING_TO_SUMMARIZE]
-    return " ".join(out)
+    return " ".join(map(unbullet, out))
 
 
 def opening(text: str, words: int, *, cap: float = 2.0) -> str:
@@ -161,8 +162,13 @@ def firsts(parts: list[str]) -> str:
     out = []
     for part in parts:
         found = [s for s in sentences(part) if usable(s)]
-        out.append(found[0] if found else "")
+        out.append(unbullet(found[0]) if found else "")
     return " ".join(x for x in out if x)
+
+
+def unbullet(sentence: str) -> str:
+    """A picked sentence without its list marker: a summary is text, not a list of slide lines."""
+    return _BULLET.sub("", sentence)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -197,6 +203,6 @@ def salient(text: str, words: int) -> str:
             break
         chosen.add(i)
         total += len(found[i].split())
-    picked = " ".join(found[i] for i in sorted(chosen)).split()
+    picked = " ".join(unbullet(found[i]) for i in sorted(chosen)).split()
     limit = int(words * 2)
     return " ".join(picked[:limit]) + (" …" if len(picked) > limit else "")

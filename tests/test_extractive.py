@@ -58,3 +58,10 @@ def test_firsts_skips_foreign_sentences() -> None:
     parts = ["The mother of a Florida boy says he became obsessed with a chatbot. Une mère accuse un chatbot.",
              "Le sommet de Paris a réuni les dirigeants."]
     assert extractive.firsts(parts) == "Une mère accuse un chatbot. Le sommet de Paris a réuni les dirigeants."
+
+
+def test_picks_lose_their_list_markers() -> None:
+    deck = "- Il a fallu 2 048 GPU pour entraîner le modèle LLaMA 1 de Meta pendant 23 jours.\n- Autre ligne."
+    assert extractive.lead(deck, "short").startswith("Il a fallu 2 048 GPU")
+    assert extractive.firsts(["- Le numérique ne peut être que industriel. Suite."]) == \
+        "Le numérique ne peut être que industriel."
