@@ -21,7 +21,8 @@ from common import ROOT
 from summarize import cleanup, language
 from summarize.extractive import sentences
 
-_SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "train").is_dir()), ROOT.parent / "shared")
+_SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "train").is_dir()),
+               ROOT.parent / "shared")
 TRAIN = Path(os.environ.get("SUMMARIZE_TRAIN", _SHARED / "train" / "orangesum" / "train.jsonl.gz"))
 
 

@@ -39,7 +39,8 @@ def assert_keeps_content(raw: str, cleaned: str, *, skipped: set[str] = frozense
     flat = " ".join(cleaned.split())
     for sentence in sentences(raw):
         if len(sentence.split()) >= 8 and sentence not in skipped and "http" not in sentence:
-            plain = " ".join(re.sub(r"~~[^~]*~~", " ", sentence).replace("**", "").split())  # marks a reader does not see
+            # without the marks a reader does not see
+            plain = " ".join(re.sub(r"~~[^~]*~~", " ", sentence).replace("**", "").split())
             assert plain in flat, sentence
 
 
@@ -181,7 +182,8 @@ def test_lire_aussi_never_takes_a_sentence() -> None:
 
 def test_repeats_only_for_content_lines() -> None:
     text = "Question :\nPourquoi ?\nQuestion :\nComment ?\n" + "Une phrase de contenu assez longue ici.\n" * 3
-    assert cleanup.clean(text) == "Question :\nPourquoi ?\nQuestion :\nComment ?\nUne phrase de contenu assez longue ici."
+    assert cleanup.clean(text) == ("Question :\nPourquoi ?\nQuestion :\nComment ?\n"
+                                   "Une phrase de contenu assez longue ici.")
 
 
 def test_breadcrumbs() -> None:

@@ -29,7 +29,8 @@ def test_english_sentences_are_caught(sentence: str) -> None:
 
 
 @pytest.mark.parametrize("sentence", [
-    "Le PDG d'OpenAI, Sam Altman, a déclaré dans un AMA (Ask Me Anything) sur Reddit que l'approche fermée était plus sûre.",
+    "Le PDG d'OpenAI, Sam Altman, a déclaré dans un AMA (Ask Me Anything) sur Reddit que l'approche fermée "
+    "était plus sûre.",
     "Le « New York Times » poursuit en justice Microsoft et OpenAI, créateur de ChatGPT.",
     "Google a présenté lors de sa conférence I/O un nouveau mode, appelé AI Mode.",
     "Open Source Summit",  # too short to judge
