@@ -34,8 +34,10 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         backend = open_backend(ref, tokenizer_only=True, ctx=ctx)  # a vocabulary-only load, or a server's tokenizer
         local = os.path.isfile(ref.path)
         name, size, tokenizer = ref.name, os.path.getsize(ref.path) if local else 0, "model" if local else "server"
+    from .cleanup import clean
+
     chat = backend.has_chat_template
-    plan = make_plan(normalize(text), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
+    plan = make_plan(clean(normalize(text)), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
                      max_tokens=resolve_max_tokens(max_tokens), source=source)
     if plan.single:
         prompt_tokens = backend.count_prompt(prompts.render("single", plan.chunks[0].text, chat=chat, length=length))

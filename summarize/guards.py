@@ -9,12 +9,18 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
+
+from .cleanup import has_url
+from .language import LANGS, is_english, is_french, language  # noqa: F401  (public here since issue 1)
 
 EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERED = (
     "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name", "garbled",
     "uncovered")
-LANGS = ["fr", "en", "es", "it", "de", "pt", "nl", "ca", "ro", "la"]
+URL, ENGLISH = "url", "english-sentence"  # output rules (issue 11)
+# Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
+# summary cached before a rule existed (one with a bare URL) is recomputed, not served.
+RULES_VERSION = "rules-1"
+FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
 # summary that merely starts with the word « Résumé » keeps its text.
@@ -50,24 +56,31 @@ def clean(text: str, *, truncated: bool = False) -> str:
     return text.strip()
 
 
-@lru_cache(maxsize=1)
-def _identifier():
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+def _spans(text: str) -> list[str]:
+    """The text cut at its sentence ends, each piece with its trailing space: joined, they
+    give the text back unchanged."""
+    from .chunking import sentence_ends
 
-    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    ident.set_languages(LANGS)
-    ident._full_model = (ident.nb_ptc, ident.nb_pc, ident.nb_classes)  # frees the 97-language tables: -28 MB RSS
-    return ident
-
-
-def language(text: str) -> tuple[str, float]:
-    lang, prob = _identifier().classify(text)
-    return lang, float(prob)
+    cuts = [0, *sentence_ends(text), len(text)]
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
 
 
-def is_french(text: str) -> bool:
-    lang, prob = language(text)
-    return lang == "fr" and prob >= 0.5
+def _foreign(sentence: str) -> bool:
+    return has_url(sentence) or is_english(sentence.strip())
+
+
+def foreign_sentences(text: str) -> list[str]:
+    """Sentences a French summary must not contain: one with a bare URL, or English."""
+    return [s.strip() for s in _spans(text) if _foreign(s)]
+
+
+def keep_french(text: str) -> str:
+    """The summary without its foreign sentences (a copied English passage, a sentence with a
+    URL), the rest unchanged and in order; empty when nothing else is left (the guards then
+    fail it as empty)."""
+    spans = _spans(text)
+    kept = [s for s in spans if not _foreign(s)]
+    return text if len(kept) == len(spans) else "".join(kept).strip()
 
 
 def words(text: str) -> list[str]:
@@ -161,6 +174,33 @@ def _content(text: str) -> set[str]:
     return {w for w in words(text) if len(w) >= 4 and w not in _STOP and not w.isdigit()}
 
 
+def _stems(text: str) -> set[str]:
+    """Content words, accent-folded and cut to 6 letters (« numériques » ~ « numérique »)."""
+    return {_fold(w)[:6] for w in _content(text)}
+
+
+def unsupported(text: str, parts: list[str]) -> list[str]:
+    """Sentences of a fusion that its partial summaries do not support: fewer than
+    FUSION_SUPPORT of their content words (3+) appear in them. A 270M model asked to fuse « Il a fallu 2 048
+    GPU… » and « TOUT USAGE DU NUMÉRIQUE… » wrote « Le gouvernement a adopté un décret… »
+    (issue 11, the deck): no name nor number is invented, only the facts."""
+    known = _stems(" ".join(parts))
+    out = []
+    for span in _spans(text):
+        stems = _stems(span)
+        if len(stems) >= 3 and len(stems & known) < FUSION_SUPPORT * len(stems):
+            out.append(span.strip())
+    return out
+
+
+def keep_supported(text: str, parts: list[str]) -> str:
+    """The fusion without its unsupported sentences, the rest unchanged and in order."""
+    spans = _spans(text)
+    bad = set(unsupported(text, parts))
+    kept = [s for s in spans if s.strip() not in bad]
+    return text if len(kept) == len(spans) else "".join(kept).strip()
+
+
 def uncovered(text: str, parts: list[str]) -> list[int]:
     """Indexes of the partial summaries a fusion of them does not mention: none of the
     content words that part alone has (its names, places, topic) is in the fused text."""
@@ -192,6 +232,10 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(NAMES)
     if _DOUBLE_ELISION.search(text):
         failures.append(GARBLED)
+    if has_url(text):
+        failures.append(URL)
+    if any(is_english(s.strip()) for s in _spans(text)):
+        failures.append(ENGLISH)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)
 
     failures += obeys_document(text, source, template=template)

@@ -1,5 +1,10 @@
-"""The library API: ``Summarizer`` runs document → text → chunks → prompts → backend →
-guards → cache → result. The CLI, the batch job and the evaluator all go through it."""
+"""The library API: ``Summarizer`` runs document → text → clean-up → chunks → prompts →
+backend → guards → cache → result. The CLI, the batch job and the evaluator all go through it.
+
+Cache identity (issue 11): the document's sha256 stays the hash of its normalized text as
+read, while every key also names the clean-up and output-rule versions (``TEXT_RULES``), so
+a summary made before a rule changed (from uncleaned text, or with a bare URL) is recomputed,
+never served; chunk and fusion keys hash the cleaned text they summarize."""
 from __future__ import annotations
 
 import time
@@ -14,6 +19,11 @@ from .errors import DocumentError, SummarizeError, UsageError
 from .readers import DEFAULT_MAX_BYTES, read_document
 from .limits import resolve_max_tokens
 from .text import normalize, sha256_text
+
+# Versions of what the text and the output go through besides the prompt: the clean-up
+# (cleanup.py) and the output rules (guards.py: no bare URL, no English sentence). Literal
+# here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
+TEXT_RULES = "clean-1+rules-1"
 
 if TYPE_CHECKING:
     from .planner import Plan
@@ -103,7 +113,7 @@ class Summarizer:
     def _key(self, stage: str, text: str, length: str, **extra: Any) -> str:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
                         prompt=self.prompts.cache_id, settings=self.settings(length).cache_id(),
-                        length=length, ctx=self.ctx, **extra)
+                        length=length, ctx=self.ctx, rules=TEXT_RULES, **extra)
 
     def document_key(self, text: str) -> str:
         """The cache key of ``text``'s summary at this length: what a batch job leases and looks up."""
@@ -133,18 +143,24 @@ class Summarizer:
             return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
                           cost=cost, **base, **meta)
         result = Result(summary="", **base)
-        plan = self._plans.pop(text, None) or self.plan(text, source)
-        result.plan = plan.as_dict()
+        from .cleanup import clean_lines
+
+        read, (text, dropped) = text, clean_lines(text)  # what a reader skips, the model never sees
+        plan = self._plans.pop(read, None) or self.plan(text, source)
+        result.plan = {**plan.as_dict(), "cleanup": {"dropped_lines": len(dropped), "chars_read": len(read),
+                                                     "chars_kept": len(text)}}
         if plan.single:
             summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
         else:
             summary = self._map_reduce(result, plan, text, on_text, progress)
+        from .guards import keep_french
         from .typography import french_typography
 
-        result.summary = french_typography(summary)
+        # Each stage already obeys the output rules; this holds them for the joined text too.
+        result.summary = french_typography(keep_french(summary) or summary)
         result.seconds = time.perf_counter() - start
         result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
-        key = self._key("document", text, self.length)  # again: a server's model identity may have been refreshed
+        key = self._key("document", read, self.length)  # again: a server's model identity may have been refreshed
         self.cache.put(key, "document", result.summary,
                        {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
         return result
@@ -152,13 +168,16 @@ class Summarizer:
     def prefetch(self, texts: list[str]) -> None:
         """Batch jobs: generate the first attempt for several uncached single-chunk documents in
         one multi-sequence pass; summarize_text() then picks each result up (guards still run)."""
+        from .cleanup import clean
+
         prompts = []
         self._plans.clear()
-        for text in map(normalize, texts):
-            if not text or self.cache.get(self._key("document", text, self.length)) is not None:
+        for read in map(normalize, texts):
+            if not read or self.cache.get(self._key("document", read, self.length)) is not None:
                 continue
             try:
-                plan = self._plans[text] = self.plan(text)  # summarize_text() takes it: tokenized once
+                text = clean(read)
+                plan = self._plans[read] = self.plan(text)  # summarize_text() takes it: tokenized once
                 if plan.single:
                     prompts.append(self.prompts.render("single", text, chat=self.chat, length=self.length))
             except SummarizeError:
@@ -257,6 +276,14 @@ class Summarizer:
             result.tokens_out += gen.tokens_out
             self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
             summary = guards.clean(gen.text, truncated=gen.finish == "length")
+            kept = guards.keep_french(summary)  # output rules: a copied English passage or URL goes
+            if inputs:  # a fusion keeps only the sentences its partial summaries support
+                kept = guards.keep_supported(kept, inputs)
+            if kept != summary:
+                dropped = len(guards.foreign_sentences(summary)) + (len(guards.unsupported(summary, inputs))
+                                                                     if inputs else 0)
+                record["dropped_sentences"] = record.get("dropped_sentences", 0) + dropped
+                summary = kept
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
             if inputs and not failures and guards.uncovered(summary, inputs):
                 failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries

@@ -101,3 +101,44 @@ def test_uncovered_names_the_partial_summaries_a_fusion_dropped() -> None:
     fused = "Thomas Pesquet partira en mars ; la mairie de Lyon ferme ses piscines."
     assert guards.uncovered(fused, parts) == [2]
     assert guards.uncovered(fused + " Les batteries seront remplaçables.", parts) == []
+
+
+# -- output rules (issue 11): no bare URL, no English sentence -----------------
+
+def test_bare_url_fails_and_is_dropped() -> None:
+    source = "Plus d'infos dans l'épisode complet. Le débat porte sur l'IA et la gauche."
+    summary = "https://youtu.be/fOVMDCGOluY Le débat porte sur l'IA et la gauche, selon l'auteur."
+    assert guards.URL in guards.check(summary, source, template="", max_words=100)
+    kept = guards.keep_french("Le débat porte sur l'IA. Voir https://youtu.be/abc pour la suite. Fin du débat.")
+    assert kept == "Le débat porte sur l'IA. Fin du débat."
+    assert guards.URL not in guards.check(kept, source + " Fin du débat.", template="", max_words=100)
+
+
+def test_english_sentence_in_a_french_summary_fails_and_is_dropped() -> None:
+    source = ("Une mère accuse un chatbot. The mother of a 14-year-old Florida boy says he became obsessed with a "
+              "chatbot on Character.AI before his death.")
+    summary = ("Une mère accuse un chatbot de Character.AI d'avoir poussé son fils au suicide. The mother of a "
+               "14-year-old Florida boy says he became obsessed with a chatbot on Character.AI before his death.")
+    assert guards.ENGLISH in guards.check(summary, source, template="", max_words=100)
+    assert guards.keep_french(summary) == ("Une mère accuse un chatbot de Character.AI d'avoir poussé son fils "
+                                           "au suicide.")
+
+
+@pytest.mark.parametrize("case", GOOD, ids=lambda c: c["doc"])
+def test_faithful_summaries_break_no_output_rule(case: dict) -> None:
+    failures = guards.check(case["summary"], case["source"], template=case["template"], max_words=115)
+    assert guards.URL not in failures and guards.ENGLISH not in failures
+    assert guards.keep_french(case["summary"]) == case["summary"]
+
+
+def test_fusion_sentences_must_be_supported_by_what_they_fuse() -> None:
+    """The deck's last fusion (issue 11): the model fused two partial summaries into a decree
+    nobody wrote; the supported sentence stays."""
+    parts = ["Il a fallu 2 048 GPU pour entraîner en février 2023 le modèle d'IA générative LLaMA 1 de Meta.",
+             "Pendant que le gouvernement fait adopter les mesures de la loi « Narcotrafic », la vidéosurveillance "
+             "algorithmique va être étendue."]
+    fused = ("Le gouvernement a adopté un décret portant sur la création d'une nouvelle division de "
+             "l'administration du numérique. Le modèle d'IA générative LLaMA 1 de Meta a demandé 2 048 GPU.")
+    assert guards.unsupported(fused, parts) == [fused.split(". ")[0] + "."]
+    assert guards.keep_supported(fused, parts) == "Le modèle d'IA générative LLaMA 1 de Meta a demandé 2 048 GPU."
+    assert guards.keep_supported(" ".join(parts), parts) == " ".join(parts)
