@@ -33,6 +33,8 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         from .llama_backend import LlamaCppBackend
 
         backend = LlamaCppBackend(read_gguf(ref.path), tokenizer_only=True)
+        if ref.adapter:  # the tuned model's prompts (the adapter does not change the tokens)
+            prompts = prompts.tuned()
         name, size, tokenizer = ref.name, os.path.getsize(ref.path), "model"
     chat = backend.has_chat_template
     plan = make_plan(normalize(text), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,

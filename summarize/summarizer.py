@@ -63,6 +63,8 @@ class Summarizer:
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
         self.prompts = prompt_data.load(prompts)
+        if self.ref.adapter:  # a fine-tuned model is prompted with its training template
+            self.prompts = self.prompts.tuned()
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
         self._model_sha: str | None = None
@@ -72,8 +74,12 @@ class Summarizer:
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
     def model_sha256(self) -> str:
+        """The model's identity in every cache key: the GGUF's sha256, and its adapter's."""
         if self._model_sha is None:
-            self._model_sha = self.cache.file_sha256(self.ref.path)
+            sha = self.cache.file_sha256(self.ref.path)
+            if self.ref.adapter:
+                sha += "+lora:" + self.cache.file_sha256(self.ref.adapter)
+            self._model_sha = sha
         return self._model_sha
 
     @property
@@ -82,7 +88,8 @@ class Summarizer:
             from .gguf import read_gguf
             from .llama_backend import LlamaCppBackend
 
-            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose)
+            self._backend = LlamaCppBackend(read_gguf(self.ref.path), n_threads=self.threads, verbose=self.verbose,
+                                            adapter=self.ref.adapter)
         return self._backend
 
     @property
