@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--valid-limit", type=int, default=300, help="validation examples used for selection")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"), help="attention kernel")
+    ap.add_argument("--max-minutes", type=float, help="stop (evaluate, keep the best) after this long: a "
+                    "device call is limited to 10 minutes")
     args = ap.parse_args(argv)
 
     import torch
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    base = Gemma3ForCausalLM.from_pretrained(args.hf, dtype=dtype, attn_implementation="eager").to(device)
+    base = Gemma3ForCausalLM.from_pretrained(args.hf, dtype=dtype, attn_implementation=args.attn).to(device)
     pad = int(base.config.pad_token_id or 0)
     config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout, target_modules=TARGETS,
                         bias="none", task_type="CAUSAL_LM")
@@ -141,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     train, valid = load(args.train), load(args.valid)[: args.valid_limit]
     rng = random.Random(args.seed)
     per_epoch = math.ceil(len(batches(train, args.batch_tokens, random.Random(args.seed))) / args.accumulate)
-    total_steps = args.max_steps or max(1, int(per_epoch * args.epochs))
+    planned = total_steps = args.max_steps or max(1, int(per_epoch * args.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = max(1, total_steps // 20)
+    warmup = max(1, planned // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / planned))))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "log.jsonl").open("w", encoding="utf-8")
@@ -177,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         step += 1
         record({"step": step, "loss": sum(losses) / len(losses), "target_tokens": tokens,
                 "lr": sched.get_last_lr()[0], "seconds": round(time.perf_counter() - start, 1)})
+        out_of_time = args.max_minutes is not None and time.perf_counter() - start > args.max_minutes * 60
+        if out_of_time:
+            total_steps = step  # evaluate this step, then stop
         if step % args.eval_every == 0 or step == total_steps:
             score = evaluate(model, valid, args.batch_tokens, pad, device)
             record({"step": step, "valid_loss": score, "best": min(best, score)})
