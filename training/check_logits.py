@@ -43,7 +43,7 @@ def compare(hf_dir: str, gguf_path: str, prompts: list[str]) -> dict:
     from .prepare import Tokenizer
 
     tok = Tokenizer(gguf_path)
-    model = Gemma3ForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32, attn_implementation="eager")
+    model = Gemma3ForCausalLM.from_pretrained(hf_dir, attn_implementation="eager").float()
     model.eval()
     rows, agree, total, max_diff, corrs = [], 0, 0, 0.0, []
     for text in prompts:

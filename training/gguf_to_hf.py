@@ -106,6 +106,10 @@ def hf_config(reader: Any) -> dict[str, Any]:
             "sliding_attention": {"rope_type": "default",
                                   "rope_theta": float(_field(reader, p + "rope.freq_base_swa", ROPE_BASE_SWA))},
         },
+        # The same two bases as transformers 4.x reads them (a GPU image may have an older one).
+        "rope_theta": float(_field(reader, p + "rope.freq_base")),
+        "rope_local_base_freq": float(_field(reader, p + "rope.freq_base_swa", ROPE_BASE_SWA)),
+        "sliding_window_pattern": pattern,
         "hidden_activation": "gelu_pytorch_tanh",
         "tie_word_embeddings": True,
         "bos_token_id": int(_field(reader, "tokenizer.ggml.bos_token_id")),

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    base = Gemma3ForCausalLM.from_pretrained(args.hf, dtype=dtype, attn_implementation=args.attn).to(device)
+    # No dtype argument (renamed across transformers versions): the float32 file, then cast.
+    base = Gemma3ForCausalLM.from_pretrained(args.hf, attn_implementation=args.attn).to(device=device, dtype=dtype)
     pad = int(base.config.pad_token_id or 0)
     config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout, target_modules=TARGETS,
                         bias="none", task_type="CAUSAL_LM")
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 queue = batches(train, args.batch_tokens, rng)
             loss, n = summary_loss(model, collate(train, queue.pop(), pad), device)
             (loss / args.accumulate).backward()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             tokens += n
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
