@@ -172,7 +172,8 @@ def available() -> list[dict[str, Any]]:
     known = {os.path.realpath(r.path) for r in refs}
     refs += [ModelRef(p.name, str(p), "file") for p in user_files() if os.path.realpath(p) not in known]
     for ref in refs:
-        row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license}
+        row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license,
+                               "adapter": ref.adapter}
         try:
             info = read_gguf(ref.path)
             row.update(usable=True, size=info.size, chat_template=info.chat_template is not None,

@@ -10,7 +10,8 @@ target is tokenized apart from the prompt (as generation continues from the prom
 token) and ends with the model's end-of-sequence token.
 
 Targets (training/README.md explains why): short = the abstract; medium = the abstract then
-the article sentences that best extend it, 4 sentences in all; long = 9 sentences the same way.
+the article sentences that best extend it, 4 sentences in all; long = 9 sentences the same way
+(a target longer than the length's max_tokens in fr.toml falls back to short).
 """
 from __future__ import annotations
 
@@ -147,9 +148,11 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int) -
         if len(document.split()) < 30:
             continue
         length, target = target_for(row, document)
+        ids = tok.encode(target, bos=False) + [tok.eos]
+        if len(ids) > tuned.max_tokens(length) and length != "short":  # must end within the product's budget
+            length, ids = "short", tok.encode(row["abstract"].strip(), bos=False) + [tok.eos]
         prompt = tuned.render("single", document, chat=False, length=length)
-        yield Example(row["id"], length, tok.encode(prompt.text or "", bos=True),
-                      tok.encode(target, bos=False) + [tok.eos])
+        yield Example(row["id"], length, tok.encode(prompt.text or "", bos=True), ids)
 
 
 def read_rows(split: str, limit: int | None, data: Path | None = None) -> Iterator[dict[str, Any]]:

@@ -103,7 +103,6 @@ class PromptSet:
         stop = self._get(section, key, "_stop") or section.get("stop", ("\n\n", "<<<", ">>>", "Document :"))
         return Prompt(text=template.format(**fields), stop=tuple(stop))
 
-
     def tuned(self) -> PromptSet:
         """The prompts of a fine-tuned model: its training template ([tuned]) replaces the
         base-model templates; the version and digest still name the whole file."""
