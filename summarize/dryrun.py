@@ -27,6 +27,7 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
     try:
         ref = models.resolve(model)
     except UsageError:
+        ref = None
         backend, name, size, tokenizer = _estimator(model)
     else:
         from .backends import open_backend
@@ -36,6 +37,8 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         name, size, tokenizer = ref.name, os.path.getsize(ref.path) if local else 0, "model" if local else "server"
     from .cleanup import clean
 
+    if ref is not None and ref.adapter:  # the tuned model's prompts (the adapter does not change the tokens)
+        prompts = prompts.tuned()
     chat = backend.has_chat_template
     plan = make_plan(clean(normalize(text)), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
                      max_tokens=resolve_max_tokens(max_tokens), source=source)

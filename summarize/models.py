@@ -10,7 +10,7 @@ import importlib.util
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ else:  # pragma: no cover
 
 DEFAULT_MODEL = "gemma3-270m"
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+# The fine-tuned French summarizer: a LoRA adapter for the embedded Gemma (training/README.md),
+# shipped as package data. Until it ships, gemma3-270m is the bare model.
+GEMMA_ADAPTER = Path(__file__).parent / "data" / "adapters" / "gemma3-270m-fr.lora.gguf"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ALIASES = {"gemma3": "gemma3-270m", "gemma": "gemma3-270m", "smollm2": "smollm2-135m", "smollm": "smollm2-135m"}
 
@@ -36,13 +39,20 @@ class ModelRef:
     source: str
     license: str | None = None
     sha256: str | None = None  # known without hashing (a blob named by its digest)
+    adapter: str | None = None  # a LoRA GGUF applied on top (part of the model's identity)
 
 
-def _gemma() -> ModelRef:
+def _gemma_base() -> ModelRef:
     target = paths.model_cache_dir() / GEMMA_FILE
     if not target.exists():
         _assemble_gemma(target)
-    return ModelRef("gemma3-270m", str(target), "embedded", "Gemma Terms of Use")
+    return ModelRef("gemma3-270m-base", str(target), "embedded", "Gemma Terms of Use")
+
+
+def _gemma() -> ModelRef:
+    """The default model: the embedded Gemma with the shipped French adapter, when shipped."""
+    ref = replace(_gemma_base(), name="gemma3-270m")
+    return replace(ref, adapter=str(GEMMA_ADAPTER)) if GEMMA_ADAPTER.is_file() else ref
 
 
 def _assemble_gemma(target: Path) -> None:
@@ -75,7 +85,7 @@ def _smollm() -> ModelRef:
     return ModelRef("smollm2-135m", str(path), "embedded", "Apache-2.0")
 
 
-EMBEDDED = {"gemma3-270m": _gemma, "smollm2-135m": _smollm}
+EMBEDDED = {"gemma3-270m": _gemma, "gemma3-270m-base": _gemma_base, "smollm2-135m": _smollm}
 
 
 def load_catalog() -> dict[str, dict[str, Any]]:
@@ -106,6 +116,8 @@ def resolve(spec: str | None) -> ModelRef:
 
         endpoint = parse(spec).display  # credentials and query strings are refused there
         return ModelRef(endpoint, endpoint, "remote")
+    if "+" in spec and not Path(spec).expanduser().exists():
+        return _with_adapter(*spec.rsplit("+", 1))
     prefixed = discovery.split_prefix(spec)
     if prefixed is not None:
         found = discovery.resolve(*prefixed)
@@ -133,6 +145,18 @@ def resolve(spec: str | None) -> ModelRef:
             return ModelRef(found.name, str(found), "file")
     known = ", ".join(list(EMBEDDED) + list(catalog))
     raise UnknownModelError(f"unknown model {spec!r}", hint=f"choose one of: {known}, or a .gguf path")
+
+
+def _with_adapter(base: str, adapter: str) -> ModelRef:
+    """``MODEL+ADAPTER.gguf``: a model with a user's LoRA adapter (e.g. gemma3-270m-base+mine.gguf)."""
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise UsageError("LoRA adapter file not found", path=adapter,
+                         hint="write MODEL+ADAPTER.gguf, e.g. gemma3-270m-base+training/build/gemma3-270m-fr.lora.gguf")
+    ref = resolve(base)
+    if ref.adapter is not None:
+        raise UsageError(f"{ref.name} already has an adapter", hint="start from gemma3-270m-base")
+    return replace(ref, name=f"{ref.name}+{path.name}", adapter=str(path.resolve()))
 
 
 def user_files() -> list[Path]:
@@ -170,7 +194,8 @@ def available(gpu_layers: str | int | None = None, check: bool = False) -> list[
     known = {os.path.realpath(r.path) for r in refs}
     refs += [ModelRef(p.name, str(p), "file") for p in user_files() if os.path.realpath(p) not in known]
     for ref in refs:
-        row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license}
+        row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license,
+                               "adapter": ref.adapter}
         rows.append(_with_header(row, read_gguf, ref.license))
     rows += [_with_header(f.as_row(), read_gguf) if check and f.usable else f.as_row() for f in discovery.discover()]
     layers = gpu.planned(gpu_layers)["gpu_layers"]

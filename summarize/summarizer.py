@@ -79,6 +79,8 @@ class Summarizer:
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
         self.prompts = prompt_data.load(prompts)
+        if self.ref.adapter:  # a fine-tuned model is prompted with its training template
+            self.prompts = self.prompts.tuned()
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
         self.remote = remote  # --server-kind, --api-key-env, --jobs: used only when the model is a URL
@@ -89,6 +91,8 @@ class Summarizer:
     # -- lazily built parts (a cache hit needs none of them) -------------------
     @property
     def model_sha256(self) -> str:
+        """The model's identity in every cache key: the weights' sha256 (or a server's identity),
+        and its adapter's."""
         if self._model_sha is None:  # a server is asked only when no earlier run remembers its answer
             self._model_sha = backends.identity(self.ref, self.cache, remote=self.remote) or \
                 backends.identity(self.ref, self.cache, self.backend, self.remote)

@@ -39,7 +39,7 @@ def open_backend(ref: ModelRef, *, threads: int | None = None, verbose: bool = F
     from .llama_cpp import LlamaCppBackend
 
     return LlamaCppBackend(read_gguf(ref.path), n_threads=threads, verbose=verbose, tokenizer_only=tokenizer_only,
-                           gpu_layers=gpu_layers)
+                           gpu_layers=gpu_layers, adapter=ref.adapter)
 
 
 def identity(ref: ModelRef, cache: Cache, backend: Any = None, remote: RemoteOptions | None = None) -> str | None:
@@ -50,8 +50,10 @@ def identity(ref: ModelRef, cache: Cache, backend: Any = None, remote: RemoteOpt
     For a server, without ``backend``: the identity remembered from an earlier run (so a fully
     cached rerun sends no request), or None when the server must be asked."""
     if not is_remote(ref.path):
-        # A blob named by its sha256 (ollama, HF cache) is not re-hashed: its name is its digest.
-        return ref.sha256 or cache.file_sha256(ref.path)
+        # A blob named by its sha256 (ollama, HF cache) is not re-hashed: its name is its digest. A LoRA
+        # adapter is part of the model: its sha256 joins the weights'.
+        sha = ref.sha256 or cache.file_sha256(ref.path)
+        return sha + "+lora:" + cache.file_sha256(ref.adapter) if ref.adapter else sha
     memo = "remote-identity:" + json.dumps([ref.name, (remote or RemoteOptions()).kind])
     if backend is None:
         return cache.memo_get(memo, IDENTITY_TTL)

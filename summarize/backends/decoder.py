@@ -37,7 +37,8 @@ class SeqRequest:
 
 
 class MultiSequence:
-    def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, slots: CpuSlots, n_batch: int = 512) -> None:
+    def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, slots: CpuSlots, n_batch: int = 512,
+                 adapter: Any = None) -> None:
         import llama_cpp
 
         self.lib, self.model, self.n_seq = llama_cpp, model, n_seq
@@ -52,6 +53,12 @@ class MultiSequence:
         self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a decoding context")
+        if adapter is not None:  # a LoRA adapter applies per context: set it on each one
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
+                llama_cpp.llama_free(self.ctx)
+                self.ctx = None
+                raise RuntimeError("llama.cpp could not apply the LoRA adapter")
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, n_seq)
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)

@@ -62,9 +62,12 @@ def _route_logs(verbose: bool) -> None:
 
 class LlamaCppBackend:
     def __init__(self, info: GGUFInfo, *, n_threads: int | None = None, n_batch: int = 512,
-                 verbose: bool = False, tokenizer_only: bool = False, gpu_layers: int | None = None) -> None:
+                 verbose: bool = False, tokenizer_only: bool = False, gpu_layers: int | None = None,
+                 adapter: str | None = None) -> None:
         self.info = info
         self.path = info.path
+        self.adapter_path = adapter  # a LoRA GGUF, set on every decoding context
+        self._adapter: Any = None
         self.n_ctx_train = info.context_length or 4096
         self.has_chat_template = info.chat_template is not None
         # Machine-wide CPU slots: each decoding step takes turns with other summarize processes and
@@ -130,12 +133,26 @@ class LlamaCppBackend:
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                    n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
             self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
+            if self.adapter_path:
+                self._adapter = self._load_adapter(self._llm)
         return self._llm
+
+    def _load_adapter(self, llm: Any) -> Any:
+        """The LoRA adapter, loaded once per model (llama.cpp frees it with the model)."""
+        import llama_cpp
+
+        with _quiet(not self.verbose):
+            adapter = llama_cpp.llama_adapter_lora_init(llm._model.model, str(self.adapter_path).encode("utf-8"))
+        if not adapter:
+            raise ModelError("llama.cpp could not load the LoRA adapter", path=str(self.adapter_path),
+                             hint="it must be a GGUF LoRA made for this model (training/export_lora.py)")
+        return adapter
 
     def close(self) -> None:
         for decoder in self._decoders.values():
             decoder.close()
         self._decoders.clear()
+        self._adapter = None  # freed by llama.cpp with its model, below
         for attr in ("_llm", "_vocab"):
             obj = getattr(self, attr)
             if obj is not None:
@@ -206,7 +223,7 @@ class LlamaCppBackend:
         if current is not None:
             current.close()
         self._decoders[kind] = MultiSequence(llm._model.model, n_seq, min(n_ctx_seq, self.n_ctx_train),
-                                             self.slots, self.n_batch)
+                                             self.slots, self.n_batch, adapter=self._adapter)
         return self._decoders[kind]
 
     def end_prefetch(self) -> None:

@@ -82,7 +82,8 @@ class PromptSet:
         section = self.data["chat" if chat else "base"]
         template: str = self._get(section, key)
         shots = self._examples(section, key)
-        fields = {"document": defuse(document), "consigne": settings["consigne"], "part": part, "parts": parts}
+        fields = {"document": defuse(document), "consigne": settings["consigne"], "tag": settings.get("tag", ""),
+                  "part": part, "parts": parts}
         if "{lead}" in template:  # extract-then-rewrite: the opening sentences (see fr.toml)
             from ..extractive import opening
 
@@ -101,6 +102,13 @@ class PromptSet:
         fields["examples"] = "".join(section["example"].format(article=a, summary=s) for a, s in shots)
         stop = self._get(section, key, "_stop") or section.get("stop", ("\n\n", "<<<", ">>>", "Document :"))
         return Prompt(text=template.format(**fields), stop=tuple(stop))
+
+    def tuned(self) -> PromptSet:
+        """The prompts of a fine-tuned model: its training template ([tuned]) replaces the
+        base-model templates; the version and digest still name the whole file."""
+        section = self.data["tuned"]
+        data = {**self.data, "base": section}
+        return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,100 @@
+"""LoRA adapters (issue 11): model identity, cache keys, the tuned prompt, and a real
+llama.cpp load that changes the outputs of both decoding contexts (single and prefetch)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from summarize import models, prompts
+from summarize.backends import GenSettings
+from summarize.errors import ModelError, UsageError
+from summarize.summarizer import Summarizer
+from training.export_lora import write_adapter
+
+ARTICLE = ("La mairie de Rennes a décidé lundi de rendre les bus gratuits le samedi à partir de janvier. "
+           "La mesure coûtera deux millions d'euros par an, financés par le budget des transports.")
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory) -> Path:
+    """A random rank-4 LoRA on every layer's attn_q and ffn_down of the real gemma3-270m."""
+    rng = np.random.default_rng(11)
+    tensors = []
+    for layer in range(18):
+        for name, (out, inp) in {"attn_q": (1024, 640), "ffn_down": (640, 2048)}.items():
+            tensors += [(f"blk.{layer}.{name}.weight.lora_a", rng.normal(0, inp ** -0.5, (4, inp)).astype(np.float32)),
+                        (f"blk.{layer}.{name}.weight.lora_b", rng.normal(0, 0.5, (out, 4)).astype(np.float32))]
+    path = tmp_path_factory.mktemp("lora") / "random.lora.gguf"
+    write_adapter(tensors, 4.0, path)
+    return path
+
+
+def test_gemma_base_is_bare_and_default_is_tuned_only_when_an_adapter_ships(monkeypatch, tmp_path, adapter) -> None:
+    base = models.resolve("gemma3-270m-base")
+    assert base.adapter is None and base.name == "gemma3-270m-base"
+    monkeypatch.setattr(models, "GEMMA_ADAPTER", tmp_path / "absent.gguf")
+    assert models.resolve("gemma3-270m").adapter is None  # nothing shipped: today's model
+    monkeypatch.setattr(models, "GEMMA_ADAPTER", adapter)
+    tuned = models.resolve("gemma3-270m")
+    assert tuned.adapter == str(adapter) and tuned.path == base.path
+    assert models.resolve("gemma3-270m-base").adapter is None
+    with pytest.raises(UsageError):
+        models.resolve("gemma3-270m+" + str(adapter))  # one adapter at a time
+
+
+def test_user_adapter_spec_and_its_errors(adapter) -> None:
+    ref = models.resolve(f"gemma3-270m-base+{adapter}")
+    assert ref.adapter == str(adapter.resolve()) and ref.name == f"gemma3-270m-base+{adapter.name}"
+    with pytest.raises(UsageError, match="adapter file not found"):
+        models.resolve("gemma3-270m-base+/nonexistent/lora.gguf")
+
+
+def test_cache_keys_and_prompts_differ_between_tuned_and_base(adapter, cache_dir) -> None:
+    base = Summarizer("gemma3-270m-base", cache_dir=str(cache_dir), length="short")
+    tuned = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(cache_dir), length="short")
+    assert tuned.model_sha256.startswith(base.model_sha256 + "+lora:")
+    assert base._key("document", ARTICLE, "short") != tuned._key("document", ARTICLE, "short")
+    assert base.prompts.cache_id != tuned.prompts.cache_id
+    other = adapter.parent / "other.lora.gguf"
+    other.write_bytes(adapter.read_bytes()[:-4] + b"\0\0\0\0")  # another adapter, another identity
+    assert Summarizer(f"gemma3-270m-base+{other}", cache_dir=str(cache_dir)).model_sha256 != tuned.model_sha256
+
+
+def test_tuned_prompt_is_the_training_template_without_examples() -> None:
+    tuned = prompts.load().tuned()
+    for length, tag in (("short", "court"), ("medium", "moyen"), ("long", "long")):
+        text = tuned.render("single", ARTICLE, chat=False, length=length).text or ""
+        assert text.endswith(f"Résumé {tag} :\n") and ARTICLE in text and "Article :" not in text
+    assert tuned.input_of("single", chat=False, length="short") == "document"
+
+
+@pytest.mark.slow
+def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gemma_backend, gemma_path) -> None:
+    from summarize.gguf import read_gguf
+    from summarize.backends.llama_cpp import LlamaCppBackend
+
+    tuned = prompts.load().tuned()
+    rendered = [tuned.render("single", a, chat=False, length="short") for a in (ARTICLE, ARTICLE[:90])]
+    settings = GenSettings(max_tokens=12)
+    bare = [gemma_backend.generate(p, settings).text for p in rendered]
+    backend = LlamaCppBackend(read_gguf(gemma_path), adapter=str(adapter))
+    try:
+        single = backend.generate(rendered[0], settings).text
+        assert single != bare[0]
+        backend.prefetch(rendered * 2, settings)  # the multi-sequence context (4 rows)
+        assert "multi" in backend._decoders
+        batched = [backend.generate(p, settings).text for p in rendered]
+        assert batched[0] != bare[0] and batched[1] != bare[1]
+        assert batched[0] == single  # the same adapter on both contexts: the same greedy text
+    finally:
+        backend.close()
+    broken = adapter.parent / "broken.lora.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    backend = LlamaCppBackend(read_gguf(gemma_path), adapter=str(broken))
+    try:
+        with pytest.raises(ModelError, match="could not load the LoRA adapter"):
+            backend.generate(rendered[0], settings)
+    finally:
+        backend.close()

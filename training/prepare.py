@@ -1,0 +1,207 @@
+"""Step 2: build length-tagged training examples and tokenize them with llama.cpp's tokenizer.
+
+    python -m training.prepare --split train --out training/build/train.npz
+    python -m training.prepare --split valid --out training/build/valid.npz
+
+The prompt is the product's own: ``summarize.prompts`` renders the [tuned] template of
+fr.toml, and the ids come from the GGUF's llama.cpp tokenizer (a vocab-only load, the one
+the product tokenizes with), so training sees exactly the tokens inference will see. The
+target is tokenized apart from the prompt (as generation continues from the prompt's last
+token) and ends with the model's end-of-sequence token.
+
+Targets (training/README.md explains why): short = the abstract; medium = the abstract then
+the article sentences that best extend it, 4 sentences in all; long = 9 sentences the same way
+(a target longer than the length's max_tokens in fr.toml falls back to short).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+def data_dir() -> Path:
+    """../shared/train/orangesum beside the checkout (a worktree may sit one level deeper)."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        candidate = parent / "shared" / "train" / "orangesum"
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("shared/train/orangesum not found beside this checkout: pass --data")
+
+SPLITS = {"train": "train.jsonl.gz", "valid": "valid.jsonl.gz"}  # never the test split (eval/)
+TOTAL_SENTENCES = {"medium": 4, "long": 9}
+SHARES = (("short", 0.5), ("medium", 0.3), ("long", 0.2))
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class Tokenizer:
+    """llama.cpp's tokenizer for a GGUF (vocab-only load: no weights)."""
+
+    def __init__(self, gguf_path: str) -> None:
+        import llama_cpp
+
+        self.llm = llama_cpp.Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+        self.eos = int(self.llm.token_eos())
+
+    def encode(self, text: str, *, bos: bool) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.llm.detokenize(ids).decode("utf-8", errors="replace")
+
+
+def words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if len(w) > 3}
+
+
+def extend(abstract: str, title: str, document: str, total: int) -> str | None:
+    """The abstract followed by article sentences up to ``total`` sentences, or None when the
+    article has too few usable ones. A sentence is chosen for the words it shares with the
+    title and abstract (it is on the subject) that the summary does not hold yet (it adds
+    something); the chosen ones keep their article order."""
+    from summarize.extractive import sentences
+
+    head = sentences(abstract) or [abstract]
+    need = total - len(head)
+    if need <= 0:
+        return abstract
+    topic = words(title) | words(abstract)
+    pool = [s for s in sentences(document) if 6 <= len(s.split()) <= 60]
+    covered = set(words(abstract))
+    chosen: list[int] = []
+    for _ in range(need):
+        best, best_score = -1, 0.0
+        for i, s in enumerate(pool):
+            if i in chosen:
+                continue
+            w = words(s)
+            if not w:
+                continue
+            new = w - covered
+            score = len(w & topic) / len(w) + len(new) / len(w) if len(new) >= 0.4 * len(w) else 0.0
+            if score > best_score:
+                best, best_score = i, score
+        if best < 0:
+            return None
+        chosen.append(best)
+        covered |= words(pool[best])
+    return " ".join([abstract.strip()] + [pool[i] for i in sorted(chosen)])
+
+
+def length_of(example_id: str) -> str:
+    """A fixed length tag per article (hash of its id): the same split on every run."""
+    u = int.from_bytes(hashlib.sha256(example_id.encode()).digest()[:8], "big") / 2**64
+    acc = 0.0
+    for tag, share in SHARES:
+        acc += share
+        if u < acc:
+            return tag
+    return SHARES[-1][0]
+
+
+def target_for(row: dict[str, Any], document: str) -> tuple[str, str]:
+    tag = length_of(row["id"])
+    if tag != "short":
+        text = extend(row["abstract"], row.get("title", ""), document, TOTAL_SENTENCES[tag])
+        if text is not None:
+            return tag, text
+    return "short", row["abstract"].strip()
+
+
+def fit_document(document: str, tok: Tokenizer, max_tokens: int) -> str:
+    """Whole leading sentences within ``max_tokens`` (the targets are taken from what is kept)."""
+    from summarize.extractive import sentences
+
+    kept, used = [], 0
+    for s in sentences(document):
+        n = len(tok.encode(" " + s, bos=False))
+        if used + n > max_tokens:
+            break
+        kept.append(s)
+        used += n
+    return " ".join(kept)
+
+
+@dataclass
+class Example:
+    id: str
+    length: str
+    prompt: list[int]
+    target: list[int]
+
+
+def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int) -> Iterator[Example]:
+    from summarize import prompts
+    from summarize.text import normalize
+
+    tuned = prompts.load("fr").tuned()
+    for row in rows:
+        document = fit_document(normalize(row["document"]), tok, max_doc_tokens)
+        if len(document.split()) < 30:
+            continue
+        length, target = target_for(row, document)
+        ids = tok.encode(target, bos=False) + [tok.eos]
+        if len(ids) > tuned.max_tokens(length) and length != "short":  # must end within the product's budget
+            length, ids = "short", tok.encode(row["abstract"].strip(), bos=False) + [tok.eos]
+        prompt = tuned.render("single", document, chat=False, length=length)
+        yield Example(row["id"], length, tok.encode(prompt.text or "", bos=True), ids)
+
+
+def read_rows(split: str, limit: int | None, data: Path | None = None) -> Iterator[dict[str, Any]]:
+    if split not in SPLITS:
+        raise SystemExit(f"unknown split {split!r}: only {', '.join(SPLITS)} may be used for training")
+    with gzip.open((data or data_dir()) / SPLITS[split], "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if limit is not None and i >= limit:
+                return
+            yield json.loads(line)
+
+
+def save(examples: list[Example], path: str | Path) -> None:
+    """Flat uint32 ids + offsets (compact enough to carry to a training machine)."""
+    flat = np.fromiter((t for e in examples for t in e.prompt + e.target), dtype=np.uint32)
+    lengths = np.array([len(e.prompt) + len(e.target) for e in examples], dtype=np.int64)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, ids=flat, offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                        n_prompt=np.array([len(e.prompt) for e in examples], dtype=np.int64),
+                        length=np.array([e.length for e in examples]), id=np.array([e.id for e in examples]))
+
+
+def load(path: str | Path) -> list[tuple[np.ndarray, int]]:
+    """[(ids, n_prompt)] as saved by save()."""
+    z = np.load(path)
+    ids, off, n_prompt = z["ids"], z["offsets"], z["n_prompt"]
+    return [(ids[off[i]:off[i + 1]].astype(np.int64), int(n_prompt[i])) for i in range(len(n_prompt))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .gguf_to_hf import default_gguf
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=list(SPLITS), required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--limit", type=int, help="first N articles only (CPU demo)")
+    ap.add_argument("--max-doc-tokens", type=int, default=1024)
+    ap.add_argument("--gguf", help="default: the embedded gemma3-270m")
+    ap.add_argument("--data", type=Path, help="folder with train/valid.jsonl.gz (default: ../shared/train/orangesum)")
+    args = ap.parse_args(argv)
+    tok = Tokenizer(args.gguf or default_gguf())
+    examples = list(build(read_rows(args.split, args.limit, args.data), tok, args.max_doc_tokens))
+    save(examples, args.out)
+    counts = {tag: sum(e.length == tag for e in examples) for tag, _ in SHARES}
+    tokens = sum(len(e.prompt) + len(e.target) for e in examples)
+    print(json.dumps({"examples": len(examples), "lengths": counts, "tokens": tokens,
+                      "target_tokens": sum(len(e.target) for e in examples), "out": args.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
