@@ -103,6 +103,7 @@ class CpuSlots:
 
     def __init__(self, threads: int | None = None) -> None:
         self.cores = usable_cores()
+        self.slots = physical_cores()  # machine-wide: one lock file per physical core (read once, not per step)
         self.fixed = threads is not None  # the user's --threads wins
         self.ceiling = threads if threads is not None else self.cores
         self.enabled = fcntl is not None and \
@@ -130,7 +131,7 @@ class CpuSlots:
         initial = self.meter.foreign() if self.foreign is None else None  # start-up (model load) window
         known = self.foreign if self.foreign is not None else initial
         guess = self.ceiling if self.fixed or known is None else threads_for(self.cores, known, self.ceiling)
-        fds, blocked = self._acquire(min(guess, physical_cores()))
+        fds, blocked = self._acquire(min(guess, self.slots))
         try:
             if self.foreign is None:
                 if initial is not None and not blocked:
@@ -152,8 +153,7 @@ class CpuSlots:
     def _acquire(self, want: int) -> tuple[list[int], bool]:
         """``want`` slot locks (open fds), and whether we had to wait for them."""
         directory = slot_dir()
-        total = physical_cores()
-        paths = [directory / f"core{i}.lock" for i in range(total)]
+        paths = [directory / f"core{i}.lock" for i in range(self.slots)]
         start = time.monotonic()
         fds: list[int] = []
         # Fast path: any free slots, without waiting.
