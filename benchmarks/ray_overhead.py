@@ -1,10 +1,12 @@
 """Ray engine overhead: the same 40 OrangeSum dev documents through `--engine local` and
 `--engine ray` (a local Ray on this machine), fresh caches, wall time model loads included.
 
-    python benchmarks/ray_overhead.py [--docs 40] [--length short] [--configs 2x1,1x2]
+    python benchmarks/ray_overhead.py [--docs 40] [--length short] [--configs 2xa,2x1,1x2]
 
-Each config is ACTORSxTHREADS (actors, llama.cpp threads per actor); the local engine uses the
-default threads (physical cores) and --parallel 8, the Ray actors decode blocks of 8 together.
+Each config is ACTORSxTHREADS: actors, and llama.cpp threads per actor (= its Ray CPUs), or "a"
+for the engine's default (1 Ray CPU per actor, threads from the free cores step by step, the
+CPU slots of cpuslot.py). The local engine uses its default threads and --parallel 8; each Ray
+actor decodes its block of 8 together.
 The local Ray is started once, timed ("ray_start_seconds"), with cores + 1 CPU slots as the engine
 starts it. Ratio = ray wall ÷ local wall for the first config (goal ≤ 1.10).
 """
@@ -31,14 +33,15 @@ def _run(corpus: Path, tmp: Path, name: str, **kw) -> tuple[float, dict]:
     result = run_batch([str(corpus)], options)
     wall = time.perf_counter() - start
     assert result.counts["ok"] == len(list(corpus.iterdir())), result.counts
-    return wall, {"cpu_seconds": round(result.report.cpu_seconds, 1), "tokens_out": result.report.tokens_out}
+    return wall, {"cpu_seconds": round(result.report.cpu_seconds, 1), "tokens_out": result.report.tokens_out,
+                  "summaries": [r["summary"] for r in result.rows]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=40)
     ap.add_argument("--length", default="short")
-    ap.add_argument("--configs", default="2x1,1x2")
+    ap.add_argument("--configs", default="2xa,2x1,1x2")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     with tempfile.TemporaryDirectory(prefix="sray-", dir="/tmp") as tmp_name:
@@ -48,6 +51,7 @@ def main() -> None:
         for row in dev_documents(args.docs):
             (corpus / f"{row['id']}.txt").write_text(row["document"], encoding="utf-8")
         local_s, local_fig = _run(corpus, tmp, "local", length=args.length)
+        expected = local_fig.pop("summaries")
         import ray
 
         start = time.perf_counter()
@@ -57,10 +61,11 @@ def main() -> None:
         runs = {}
         try:
             for config in args.configs.split(","):
-                actors, threads = (int(x) for x in config.split("x"))
-                wall, fig = _run(corpus, tmp, config, length=args.length, engine="ray", threads=threads,
-                                 ray=RayOptions(actors=actors))
-                runs[config] = {"seconds": round(wall, 1), "ratio": round(wall / local_s, 3),
+                actors, threads = config.split("x")
+                wall, fig = _run(corpus, tmp, config, length=args.length, engine="ray",
+                                 threads=None if threads == "a" else int(threads), ray=RayOptions(actors=int(actors)))
+                same = sum(a == b for a, b in zip(fig.pop("summaries"), expected))  # byte-identical to local
+                runs[config] = {"seconds": round(wall, 1), "ratio": round(wall / local_s, 3), "same_summaries": same,
                                 "overhead_ms_per_doc": round((wall - local_s) / args.docs * 1000), **fig}
         finally:
             ray.shutdown()

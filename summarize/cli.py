@@ -222,7 +222,7 @@ def batch(
                                        "(default: the server's slots; 1 for ollama)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (this process) or ray (a Ray Data actor pool; pip install 'summarize[ray]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS; unset: a local Ray; auto: this node's cluster)."),
-    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1, help="Actors (model copies), each with --threads threads (default 1) and CPUs (default: as many as fit)."),
+    ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1, help="Actors (model copies; default: as many as fit). Each reserves --threads Ray CPUs and runs that many threads; without --threads, 1 CPU and threads from its node's free cores."),
     ray_ship: bool = typer.Option(False, "--ray-ship", help="Send each document's text with its row instead of a path every node must reach."),
     verbose: bool = VerboseOpt,
 ) -> None:

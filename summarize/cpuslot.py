@@ -5,15 +5,20 @@ after every operation of the graph, hundreds of times per token, and wait there 
 When more threads are busy than there are cores, a thread spins for a peer that is not
 scheduled, and generation falls up to 70x. Two remedies, both here:
 
-* **Slots.** One lock file per physical core (``flock``, per user, in the temp dir). A decoding
-  step takes as many as it runs threads, always in index order (so two processes never wait on
-  each other in a cycle), and gives them back when the step is done. Two summarize processes
-  then alternate step by step instead of thrashing; several one-thread processes (Ray actors)
-  run side by side. The kernel releases the locks of a killed holder.
-* **Threads from the free cores.** During each step, the CPU time the rest of the machine
-  used (busy time in /proc/stat minus this process's own) says how many cores a foreign load
-  (a CPU hog, ollama, another llama.cpp) takes; the next step runs on the cores left, so our
-  threads never spin against a process they cannot see. A user's ``--threads`` is kept as is.
+* **Slots.** One lock file per physical core (``flock``, per user, in the temp dir). Each
+  decoding step (one ``llama_decode``: a prompt batch or one token for every sequence) runs
+  as many threads as it holds slots, and gives them back when it is done. It takes the free
+  slots, up to the threads it wants, and waits only when none is free, for one slot, never
+  holding some while waiting for more (so no two processes wait on each other in a cycle).
+  Two summarize processes then share the cores step by step instead of thrashing; one-thread
+  processes (Ray actors) run side by side, and one left alone takes every core again at its
+  next step. The kernel releases the locks of a killed holder.
+* **Threads from the free cores.** Over rolling windows of WINDOW seconds, the CPU time the
+  rest of the machine used (busy time in /proc/stat minus this process's own) says how many
+  cores other work takes (a CPU hog, ollama, another llama.cpp, another summarize); the next
+  steps want only the cores left, so our threads never spin against a process they cannot
+  see. A user's ``--threads`` is kept as is: such a step waits for that many slots, in
+  index order.
 
 ``SUMMARIZE_CPU_SLOTS=off`` disables both (to measure the collapse they prevent).
 """
@@ -33,6 +38,7 @@ except ImportError:  # pragma: no cover - Windows: no slots, threads from the co
     fcntl = None  # type: ignore[assignment]
 
 MIN_WINDOW = 0.05  # seconds: shorter windows are below /proc/stat's 10 ms resolution
+WINDOW = 0.25  # seconds of wall time over which the foreign load is measured (many decoding steps)
 SPARE = 0.3  # a foreign load under 0.3 core (daemons, the terminal) does not cost a thread
 
 
@@ -111,69 +117,91 @@ class CpuSlots:
         self.foreign: float | None = None  # last measured foreign load, in cores
         self.meter = Meter()  # the first window: from start-up (model load) to the first step
         self.waited = 0.0  # seconds spent waiting for slots (reported by benchmarks)
+        self._dir: Path | None = None
 
     def threads(self) -> int:
         if self.fixed or self.foreign is None:
             return self.ceiling
         return threads_for(self.cores, self.foreign, self.ceiling)
 
-    def _measure(self) -> None:
-        value = self.meter.foreign()
-        if value is not None:
-            self.foreign = value
-
     @contextlib.contextmanager
     def hold(self) -> Iterator[int]:
-        """Hold slots for one decoding step; yields the number of threads to run."""
+        """Hold slots for one decoding step (one llama_decode); yields the number of threads to run."""
         if not self.enabled:
             yield self.ceiling
             return
-        initial = self.meter.foreign() if self.foreign is None else None  # start-up (model load) window
-        known = self.foreign if self.foreign is not None else initial
-        guess = self.ceiling if self.fixed or known is None else threads_for(self.cores, known, self.ceiling)
-        fds, blocked = self._acquire(min(guess, self.slots))
+        if self.foreign is None:
+            self._measure(MIN_WINDOW)  # the start-up window (model load): what else runs right now
+        want = min(self.threads(), self.slots)
+        fds = self._acquire(want) if self.fixed else self._acquire_free(want)
         try:
-            if self.foreign is None:
-                if initial is not None and not blocked:
-                    self.foreign = initial
-                else:  # no clean window yet (we waited for another process): a short one now
-                    self.meter.start()
-                    time.sleep(MIN_WINDOW)
-                    self._measure()
-                for fd in fds[self.threads():]:
-                    os.close(fd)
-                fds = fds[: self.threads()]
-            self.meter.start()
             yield self.ceiling if self.fixed else len(fds)
-            self._measure()  # during our own step other summarize processes wait: what is busy is foreign
         finally:
             for fd in fds:
                 os.close(fd)  # closing releases the flock
+            self._measure(WINDOW)
 
-    def _acquire(self, want: int) -> tuple[list[int], bool]:
-        """``want`` slot locks (open fds), and whether we had to wait for them."""
-        directory = slot_dir()
-        paths = [directory / f"core{i}.lock" for i in range(self.slots)]
-        start = time.monotonic()
-        fds: list[int] = []
-        # Fast path: any free slots, without waiting.
-        for path in paths:
-            if len(fds) == want:
+    def _measure(self, window: float) -> None:
+        """Update the foreign load once the current window is long enough, then start a new one."""
+        if self.meter.elapsed() < window:
+            return
+        value = self.meter.foreign()
+        if value is not None:
+            self.foreign = value
+        self.meter.start()
+
+    def _open(self, index: int) -> int:
+        if self._dir is None:
+            self._dir = slot_dir()
+        return os.open(self._dir / f"core{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _try(self, index: int) -> int | None:
+        """Slot ``index`` if it is free (its open fd), else None."""
+        fd = self._open(index)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            os.close(fd)
+            return None
+
+    def _take_free(self, order: list[int], want: int, fds: list[int]) -> list[int]:
+        for index in order:
+            if len(fds) >= want:
                 break
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = self._try(index)
+            if fd is not None:
                 fds.append(fd)
-            except OSError:
-                os.close(fd)
-        if len(fds) < want:
-            for fd in fds:
-                os.close(fd)
-            fds = []
-            for path in paths[:want]:  # block, in index order: no cycle between waiters
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                fds.append(fd)
-            self.waited += time.monotonic() - start
-            return fds, True
-        return fds, False
+        return fds
+
+    def _acquire_free(self, want: int) -> list[int]:
+        """Up to ``want`` of the free slots, without waiting while one is free; when none is, wait
+        for one (each process on its own, so waiters spread over the cores). It never holds some
+        slots while waiting for more, so no two waiters block each other in a cycle."""
+        first = os.getpid() % self.slots
+        order = [(first + i) % self.slots for i in range(self.slots)]
+        fds = self._take_free(order, want, [])
+        if fds:
+            return fds
+        start = time.monotonic()
+        fd = self._open(first)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.waited += time.monotonic() - start
+        return self._take_free(order[1:], want, [fd])  # and what else freed up meanwhile
+
+    def _acquire(self, want: int) -> list[int]:
+        """Exactly ``want`` slots (a user's --threads): free ones, else wait for the first
+        ``want`` in index order, so two waiters never block each other in a cycle."""
+        fds = self._take_free(list(range(self.slots)), want, [])
+        if len(fds) == want:
+            return fds
+        for fd in fds:
+            os.close(fd)
+        start = time.monotonic()
+        fds = []
+        for index in range(want):
+            fd = self._open(index)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fds.append(fd)
+        self.waited += time.monotonic() - start
+        return fds

@@ -17,9 +17,10 @@ EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERE
     "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name", "garbled",
     "uncovered")
 URL, ENGLISH = "url", "english-sentence"  # output rules (issue 11)
+DATES = "invented-date"
 # Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
 # summary cached before a rule existed (one with a bare URL) is recomputed, not served.
-RULES_VERSION = "rules-1"
+RULES_VERSION = "rules-2"  # rules-2: invented weekdays and months
 FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
@@ -40,6 +41,10 @@ _FENCE = re.compile(r"^[ \t]*(?:<{2,}|>{2,})[ \t]*", re.MULTILINE)
 # French word does.
 _DOUBLE_ELISION = re.compile(r"\b[cdjlmnst]['’][cdjlmnst]['’]\w", re.IGNORECASE)
 _NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
+# Weekdays and months, accent-folded: a news-trained model dates what it summarizes (« ont
+# annoncé ce vendredi… » for an undated slide deck); such a word must come from the source.
+_CALENDAR = frozenset("""lundi mardi mercredi jeudi vendredi samedi dimanche janvier fevrier mars avril mai juin
+    juillet aout septembre octobre novembre decembre""".split())
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
@@ -158,6 +163,15 @@ def invented_numbers(text: str, source: str) -> list[str]:
     return out
 
 
+def invented_dates(text: str, source: str) -> list[str]:
+    """Weekdays and months in the summary that the source never names."""
+    said = [w for w in dict.fromkeys(_fold(w) for w in words(text)) if w in _CALENDAR]
+    if not said:
+        return []
+    known = {_fold(w) for w in words(source)}
+    return [w for w in said if w not in known]
+
+
 def _fold(word: str) -> str:
     """Lowercase without accents: « Economie » and « Économie » are the same name."""
     return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
@@ -230,6 +244,8 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(NUMBERS)
     if invented_names(text, source):
         failures.append(NAMES)
+    if invented_dates(text, source):
+        failures.append(DATES)
     if _DOUBLE_ELISION.search(text):
         failures.append(GARBLED)
     if has_url(text):

@@ -23,7 +23,7 @@ from .text import normalize, sha256_text
 # Versions of what the text and the output go through besides the prompt: the clean-up
 # (cleanup.py) and the output rules (guards.py: no bare URL, no English sentence). Literal
 # here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
-TEXT_RULES = "clean-1+rules-1"
+TEXT_RULES = "clean-1+rules-2"
 
 if TYPE_CHECKING:
     from .planner import Plan

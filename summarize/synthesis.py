@@ -156,7 +156,7 @@ def attribute(draft: str, docs: Sequence[dict[str, Any]]) -> Cited:
             continue  # nothing in the corpus says this: not faithful, dropped
         cited = [i for i, s in enumerate(scores) if s >= max(MIN_SUPPORT, 0.85 * best)][:3]
         support = " ".join(docs[i]["summary"] for i in cited)
-        if guards.invented_numbers(sentence, support):
+        if guards.invented_numbers(sentence, support) or guards.invented_dates(sentence, support):
             continue
         seen.add(sentence.lower())
         kept.append((sentence, cited))

@@ -59,9 +59,10 @@ def test_a_user_thread_count_is_kept(tmp_path, monkeypatch):
         assert threads == 3
 
 
-def _holder(tmp_path: Path, seconds: float) -> subprocess.Popen:
-    code = ("import time, sys; from summarize.cpuslot import CpuSlots; s = CpuSlots(); s.foreign = 0.0\n"
-            f"with s.hold(): print('held', flush=True); time.sleep({seconds})")
+def _holder(tmp_path: Path, seconds: float, threads: str = "") -> subprocess.Popen:
+    """Another process holding slots: every slot of a 2-core machine, or ``threads`` of them."""
+    code = (f"import time, sys; from summarize.cpuslot import CpuSlots; s = CpuSlots({threads}); s.slots = 2\n"
+            f"s.foreign = 0.0\nwith s.hold(): print('held', flush=True); time.sleep({seconds})")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**__import__("os").environ, "SUMMARIZE_SLOT_DIR": str(tmp_path)})
     assert proc.stdout.readline().strip() == "held"
@@ -72,7 +73,7 @@ def test_a_step_waits_for_the_slots_another_process_holds_and_a_kill_frees_them(
     monkeypatch.setenv("SUMMARIZE_SLOT_DIR", str(tmp_path))
     holder = _holder(tmp_path, 1.0)
     slots = CpuSlots()
-    slots.foreign = 0.0
+    slots.foreign, slots.slots = 0.0, 2
     t0 = time.monotonic()
     with slots.hold():
         waited = time.monotonic() - t0
@@ -84,6 +85,30 @@ def test_a_step_waits_for_the_slots_another_process_holds_and_a_kill_frees_them(
     t0 = time.monotonic()
     with slots.hold():
         assert time.monotonic() - t0 < 1
+
+
+def test_a_step_takes_the_free_slots_at_once_and_a_user_thread_count_waits_for_all(tmp_path, monkeypatch):
+    """Another process runs one thread on one of 2 cores: our next step runs one thread on the
+    other core without waiting (two one-thread Ray actors side by side); with --threads 2 it
+    waits until both cores are free, and never runs 2 threads on 1 core."""
+    monkeypatch.setenv("SUMMARIZE_SLOT_DIR", str(tmp_path))
+    holder = _holder(tmp_path, 1.5, threads="1")
+    try:
+        slots = CpuSlots()
+        slots.foreign, slots.slots, slots.ceiling = 0.0, 2, 2
+        t0 = time.monotonic()
+        with slots.hold() as threads:
+            assert threads == 1 and time.monotonic() - t0 < 0.5
+        fixed = CpuSlots(2)
+        fixed.slots = 2
+        t0 = time.monotonic()
+        with fixed.hold() as threads:
+            assert threads == 2 and time.monotonic() - t0 > 0.5  # after the holder's step ended
+    finally:
+        holder.kill()
+        holder.wait()
+    with slots.hold() as threads:  # alone again: every core at the next step
+        assert threads == 2
 
 
 def test_slots_off_never_waits(tmp_path, monkeypatch):

@@ -64,6 +64,17 @@ def test_names_compared_without_accents() -> None:
     assert guards.invented_names("Selon Gérald Darmanin, tout va bien.", source) == ["Gérald", "Darmanin"]
 
 
+def test_weekdays_and_months_must_come_from_the_source() -> None:
+    # The deck (seed 002) is undated; gemma3-270m's fusion still said « ont annoncé ce vendredi ».
+    deck = "Il a fallu 2 048 GPU pour entraîner le modèle. Mardi, l'équipe publie les poids en août."
+    fused = "Les développeurs ont annoncé ce vendredi un nouveau modèle de données en Aout."
+    assert guards.invented_dates(fused, deck) == ["vendredi"]  # « Aout » ~ « août »
+    assert guards.DATES in guards.check(fused, deck, template="", max_words=50)
+    assert guards.invented_dates("L'équipe publie mardi les poids du modèle.", deck) == []
+    assert guards.DATES not in guards.check("L'équipe publie mardi les poids du modèle.", deck, template="",
+                                            max_words=50)
+
+
 def test_document_phrases_are_never_an_echo() -> None:
     # The prompt's example mentions the Mont-Blanc; an article about the Mont-Blanc may too.
     template = "Article : Un randonneur a été secouru dans le massif du Mont-Blanc.\nRésumé :"

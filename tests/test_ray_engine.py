@@ -122,6 +122,19 @@ def test_a_bad_document_in_an_actor_is_an_error_row(local_ray, tmp_path):
     assert not (tmp_path / "out" / rows["long.txt"]["output"]).exists()
 
 
+def test_without_threads_each_actor_reserves_one_cpu_and_its_threads_follow_the_free_cores(local_ray, tmp_path):
+    """The default pool on the 3-slot local Ray: 2 actors of 1 Ray CPU each, llama.cpp threads
+    left to the CPU slots ("auto"), so the last actor still working takes both cores."""
+    write_fake_corpus(tmp_path / "corpus", 8)
+    log = tmp_path / "log"
+    options = _options(tmp_path / "out", tmp_path / "cache", backend_factory=FakeFactory(log))
+    options.threads = None
+    assert run_batch([str(tmp_path / "corpus")], options).counts["ok"] == 8
+    report = json.loads((tmp_path / "out" / "sobriety.json").read_text())["ray"]
+    assert (report["actors"], report["cpus_per_actor"], report["threads_per_actor"]) == (2, 1, "auto")
+    assert len(loads(log)) == 2
+
+
 def test_a_pool_that_takes_every_cpu_is_refused_before_any_actor_starts(local_ray, tmp_path):
     write_fake_corpus(tmp_path / "corpus", 4)
     log = tmp_path / "log"

@@ -72,14 +72,19 @@ class MultiSequence:
             self.ctx = None
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
-        """items: (token, position, sequence, wants_logits)."""
+        """items: (token, position, sequence, wants_logits). One step of work on the machine-wide
+        CPU slots (cpuslot.py): its thread count is what the slots give it."""
         b = self.batch
         for i, (tok, pos, seq, logits) in enumerate(items):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
             b.seq_id[i][0] = seq
         b.n_tokens = len(items)
-        if self.lib.llama_decode(self.ctx, b) != 0:
-            raise RuntimeError("llama_decode failed")
+        with self.slots.hold() as threads:
+            if threads != self.n_threads:
+                self.lib.llama_set_n_threads(self.ctx, threads, threads)
+                self.n_threads = threads
+            if self.lib.llama_decode(self.ctx, b) != 0:
+                raise RuntimeError("llama_decode failed")
 
     def _choose(self, index: int, recent: list[int], settings: GenSettings, rng: np.random.Generator) -> int:
         """The next token: repeat penalty on the recent tokens, then the argmax (greedy) or, at
@@ -134,16 +139,7 @@ class MultiSequence:
     def generate(self, requests: list[SeqRequest], settings: GenSettings,
                  on_text: OnText | None = None) -> list[Generation]:
         """Generation for up to n_seq prompts at once; ``on_text`` streams sequence 0. Sampling
-        (temperature > 0) is seeded per sequence, so a request gives the same text every run.
-        The whole call is one step of work on the machine-wide CPU slots (cpuslot.py)."""
-        with self.slots.hold() as threads:
-            if threads != self.n_threads:
-                self.lib.llama_set_n_threads(self.ctx, threads, threads)
-                self.n_threads = threads
-            return self._generate(requests, settings, on_text)
-
-    def _generate(self, requests: list[SeqRequest], settings: GenSettings,
-                  on_text: OnText | None) -> list[Generation]:
+        (temperature > 0) is seeded per sequence, so a request gives the same text every run."""
         assert 0 < len(requests) <= self.n_seq
         start = time.perf_counter()
         n = len(requests)

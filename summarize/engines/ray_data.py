@@ -145,13 +145,18 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
     ctx.enable_progress_bars = options.verbose  # our own progress line instead
     ctx.print_on_execution_start = options.verbose
     ctx.verbose_stats_logs = False
-    threads = options.threads or 1
+    # --threads N: N llama.cpp threads and N Ray CPUs per actor. Unset: each actor reserves one
+    # Ray CPU and its threads follow the free cores of its node step by step (cpuslot.py): the
+    # actors of a node share its cores, and the last one still working takes all of them
+    # instead of finishing alone on one core (docs/BENCHMARKS.md, Ray engine).
+    threads = options.threads
+    cpus = threads or 1
     block = max(1, options.parallel)
     n_blocks = math.ceil(len(misses) / block)
     total = float(ray.cluster_resources().get("CPU", 0))
-    actors = ropts.actors or min(n_blocks, max(1, int(total - 1) // threads))
-    if actors * threads >= total:
-        raise UsageError(f"an actor pool of {actors} actor(s) × {threads} thread(s) would take all {total:g} CPUs "
+    actors = ropts.actors or min(n_blocks, max(1, int(total - 1) // cpus))
+    if actors * cpus >= total:
+        raise UsageError(f"an actor pool of {actors} actor(s) × {cpus} CPU(s) would take all {total:g} CPUs "
                          "of the Ray cluster (Ray Data then hangs)",
                          hint="use fewer --ray-actors or --threads, or add CPUs to the cluster")
     s = job.s
@@ -166,7 +171,7 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
     # One block in flight per actor: a free actor takes the next block, none waits behind a slow one.
     out = ds.map_batches(DocumentWorker, fn_constructor_kwargs={"config": config}, batch_size=block,
                          batch_format="pandas", compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
-                         num_cpus=threads,
+                         num_cpus=cpus,
                          memory=memory)  # actors are spread over the nodes (Ray Data's default)
     ropts.workers.clear()
     try:
@@ -194,7 +199,7 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
         cpu = sum(w["cpu_seconds"] for w in ropts.workers.values())
         job.meter.add_worker_cpu(cpu)
         job.report_extra = {"engine": "ray", "ray": {
-            "actors": actors, "threads_per_actor": threads, "block_documents": block, "blocks": n_blocks,
+            "actors": actors, "threads_per_actor": threads or "auto", "cpus_per_actor": cpus, "block_documents": block, "blocks": n_blocks,
             "cluster_cpus": total, "worker_cpu_seconds": round(cpu, 3),
             "workers": [{"worker": k, **v, "cpu_seconds": round(v["cpu_seconds"], 3)}
                         for k, v in sorted(ropts.workers.items())]}}
