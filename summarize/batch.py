@@ -123,6 +123,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
                 else:
                     rows[index] = row
             pending = deferred
+        job.release_leases()
         ordered = [rows[i] for i in sorted(rows)]
         summarizer.end_prefetch()
         if options.synthese:
@@ -141,6 +142,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
     except KeyboardInterrupt:
         interrupted = True  # the journal already holds every finished document
     finally:
+        job.release_leases()
         summarizer.close()
     report = meter.report(interrupted=interrupted)
     ordered = [rows[i] for i in sorted(rows)]
@@ -161,18 +163,38 @@ class Job:
         self.meter, self.observer = meter, observer
         self.model_worked = False  # a model error before any success means the model itself is broken
         self.read: dict[str, Document] = {}  # documents prefetch() read, so process() reads each once
+        self.leased: dict[str, Any] = {}  # document key → the lease prefetch() took for it
         self.report_extra: dict[str, Any] = {}  # engine-specific fields of sobriety.json
 
     def prefetch(self, items: list[Item]) -> None:
-        """Generate the next documents' first attempts together; process() then finds them ready."""
+        """Generate the next documents' first attempts together; process() then finds them ready.
+        With a shared cache, a document is decoded here only under its lease, taken without
+        waiting: another process summarizing the same corpus skips the documents this one
+        took (process() then defers them) instead of decoding the same group at the same time."""
+        self.release_leases()
         self.read.clear()
         for item in items:
             try:
-                if not item.error:
-                    self.read[item.path] = read_document(item.path, max_bytes=self.s.max_bytes)
+                if item.error:
+                    continue
+                doc = read_document(item.path, max_bytes=self.s.max_bytes)
             except SummarizeError:
                 continue  # process() reports it
+            if self.leases is not None:
+                key = self.s.document_key(doc.text)
+                if self.s.cache.get(key) is None:
+                    lease = self.leases.acquire(key, block=False)
+                    if lease is None:
+                        continue  # another process is on it
+                    self.leased[key] = lease
+            self.read[item.path] = doc
         self.s.prefetch([doc.text for doc in self.read.values()])
+
+    def release_leases(self) -> None:
+        """Leases prefetch() took for documents process() did not claim (a cache hit, an error)."""
+        for lease in self.leased.values():
+            lease.release()
+        self.leased.clear()
 
     def process(self, index: int, item: Item, *, wait: bool) -> Any:
         self.observer.doc_start(index, item)
@@ -180,6 +202,8 @@ class Job:
         def claim(key: str) -> Any:
             if self.leases is None:
                 return None
+            if key in self.leased:
+                return self.leased.pop(key)  # taken by prefetch(): summarize_document releases it
             return self.leases.acquire(key, block=wait) or DEFERRED
 
         done = summarize_document(self.s, item, doc=self.read.pop(item.path, None), claim=claim,

@@ -258,6 +258,40 @@ def test_two_batches_sharing_one_cache_both_finish_with_identical_results(tmp_pa
     assert len(_cache_rows(cache)) == len(docs)
 
 
+def test_two_batches_on_one_cache_never_decode_the_same_group_together(tmp_path):
+    """A batch decodes each --parallel group of documents together (prefetch). With one cache,
+    a second process skips the documents whose leases the first one took for its group,
+    instead of decoding them too (measured: two batches took 1.87x one alone before this)."""
+    from summarize.batch import Job
+    from summarize.corpus import Item
+    from summarize.leases import Leases
+    from summarize.summarizer import Summarizer
+
+    from .ray_fakes import FakeBackend, _prompt_text, document_id, write_fake_corpus
+
+    class Prefetching(FakeBackend):
+        def prefetch(self, prompts, settings):
+            self.decoded = [document_id(_prompt_text(p)) for p in prompts]
+
+    docs = write_fake_corpus(tmp_path / "corpus", 5)
+    items = [Item(str(d), d.name, d.stat().st_size, None, d.name + ".md") for d in docs]
+    jobs = []
+    for name in ("a", "b"):
+        backend = Prefetching(str(tmp_path / "log"), 0.0, None, None)
+        s = Summarizer(None, length="short", cache_dir=str(tmp_path / "cache"), backend=backend)
+        jobs.append(Job(s, tmp_path / name, tmp_path / name / "manifest.jsonl", Leases(tmp_path / "cache" / "leases"),
+                        None, None))
+    a, b = jobs
+    a.prefetch(items[:3])
+    b.prefetch(items)  # the same group first: only what a did not take
+    assert a.s.backend.decoded == ["Dossier000", "Dossier001", "Dossier002"]
+    assert b.s.backend.decoded == ["Dossier003", "Dossier004"]
+    a.release_leases()  # a's documents were neither summarized nor cached: b may take them now
+    b.prefetch(items[:3])
+    assert b.s.backend.decoded == ["Dossier000", "Dossier001", "Dossier002"]
+    b.release_leases()
+
+
 # -- a corpus of bad inputs ------------------------------------------------------------
 
 def test_bad_inputs_each_get_one_clear_error_and_the_batch_finishes(tmp_path, gemma_path):
