@@ -13,6 +13,7 @@ starts it. Ratio = ray wall ÷ local wall for the first config (goal ≤ 1.10).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import tempfile
@@ -33,8 +34,10 @@ def _run(corpus: Path, tmp: Path, name: str, **kw) -> tuple[float, dict]:
     result = run_batch([str(corpus)], options)
     wall = time.perf_counter() - start
     assert result.counts["ok"] == len(list(corpus.iterdir())), result.counts
+    ray_fig = json.loads((Path(options.out) / "sobriety.json").read_text()).get("ray") or {}
     return wall, {"cpu_seconds": round(result.report.cpu_seconds, 1), "tokens_out": result.report.tokens_out,
-                  "summaries": [r["summary"] for r in result.rows]}
+                  "summaries": [r["summary"] for r in result.rows],
+                  **({"actor_start_seconds": ray_fig["actor_start_seconds"]} if ray_fig else {})}
 
 
 def main() -> None:

@@ -132,6 +132,8 @@ def test_without_threads_each_actor_reserves_one_cpu_and_its_threads_follow_the_
     assert run_batch([str(tmp_path / "corpus")], options).counts["ok"] == 8
     report = json.loads((tmp_path / "out" / "sobriety.json").read_text())["ray"]
     assert (report["actors"], report["cpus_per_actor"], report["threads_per_actor"]) == (2, 1, "auto")
+    # How long the pool took to start: handed to Ray → first actor with its model loaded.
+    assert 0 < report["actor_start_seconds"] == min(w["ready_seconds"] for w in report["workers"]) < 120
     assert len(loads(log)) == 2
 
 

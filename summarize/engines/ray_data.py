@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -166,6 +167,7 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
                   backend_factory=ropts.backend_factory)
     items = {index: item for index, item, _ in misses}
     data = [_task_row(index, item, doc) for index, item, doc in misses]
+    handed = time.time()  # wall clock, as the actors' "ready" stamps (one machine's clock for a local Ray)
     ds = ray.data.from_items(data, override_num_blocks=n_blocks)
     memory = int(os.path.getsize(s.ref.path) * 1.1) + DECODER_BYTES
     # One block in flight per actor: a free actor takes the next block, none waits behind a slow one.
@@ -178,7 +180,8 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
         for result in out.iter_rows():
             index = int(result["index"])
             worker = ropts.workers.setdefault(result["worker"], {"node": result["node"], "documents": 0,
-                                                                 "cpu_seconds": 0.0})
+                                                                 "cpu_seconds": 0.0,
+                                                                 "ready_seconds": round(float(result["ready"]) - handed, 2)})
             worker["documents"] += 1
             worker["cpu_seconds"] = max(worker["cpu_seconds"], float(result["cpu"]))
             if index in rows:
@@ -201,6 +204,8 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
         job.report_extra = {"engine": "ray", "ray": {
             "actors": actors, "threads_per_actor": threads or "auto", "cpus_per_actor": cpus, "block_documents": block, "blocks": n_blocks,
             "cluster_cpus": total, "worker_cpu_seconds": round(cpu, 3),
+            # From handing the work to Ray to the first actor ready to decode (model loaded).
+            "actor_start_seconds": min((w["ready_seconds"] for w in ropts.workers.values()), default=None),
             "workers": [{"worker": k, **v, "cpu_seconds": round(v["cpu_seconds"], 3)}
                         for k, v in sorted(ropts.workers.items())]}}
 
@@ -247,6 +252,7 @@ class DocumentWorker:
                              path=self.s.ref.path, hint="install the same model on every node")
         self.s.backend  # noqa: B018 - load the model now: once per actor, and a broken model fails the start
         self.worker = f"{self.node}:{os.getpid()}"
+        self.ready = time.time()  # the driver reports how long the pool took to start
 
     def __call__(self, batch: Any) -> dict[str, list[Any]]:
         records = batch.to_dict("records")
@@ -254,7 +260,8 @@ class DocumentWorker:
         docs = [_shipped(r) or _read_quietly(item, self.s.max_bytes) for r, item in zip(records, items)]
         if len(records) > 1:
             self.s.prefetch([d.text for d in docs if d is not None])  # decoded together, as --parallel does
-        out: dict[str, list[Any]] = {k: [] for k in ("index", "row", "key", "meta", "worker", "node", "cpu")}
+        out: dict[str, list[Any]] = {k: [] for k in ("index", "row", "key", "meta", "worker", "node", "cpu",
+                                                             "ready")}
         for record, item, doc in zip(records, items, docs):
             done = summarize_document(self.s, item, doc=doc, want_meta=True)  # never raises
             out["index"].append(int(record["index"]))
@@ -264,6 +271,7 @@ class DocumentWorker:
             out["worker"].append(self.worker)
             out["node"].append(self.node)
             out["cpu"].append(cpu_seconds())  # this actor's process so far: the driver keeps the last
+            out["ready"].append(self.ready)
         return out
 
 
