@@ -7,7 +7,9 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = Path(os.environ.get("SUMMARIZE_DEV", ROOT.parent / "shared" / "eval" / "orangesum" / "dev.jsonl"))
@@ -45,3 +47,18 @@ def report(name: str, ratio: float, goal: str, **figures) -> None:
     print(json.dumps({"benchmark": name, **machine(), **figures, "ratio": round(ratio, 3), "goal": goal},
                      ensure_ascii=False, indent=2))
     print(f"{name} ratio: {ratio:.3f} (goal {goal})")
+
+
+def interleaved_rounds(rounds: int, recorder: Any, project: Callable[[], None],
+                       reference: Callable[[list], float]) -> tuple[list[float], list[float]]:
+    """Each round times ``project()`` (which generates through ``recorder``, a RecordingBackend),
+    then ``reference(calls)`` replaying the calls that pass recorded: both sides in the same
+    round, so a slower minute of the machine hits both. Returns the two lists of seconds."""
+    project_times, reference_times = [], []
+    for _ in range(rounds):
+        recorder.calls.clear()
+        start = time.perf_counter()
+        project()
+        project_times.append(time.perf_counter() - start)
+        reference_times.append(reference(list(recorder.calls)))
+    return project_times, reference_times

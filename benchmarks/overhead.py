@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import dev_documents, report
+from common import dev_documents, interleaved_rounds, report
 
 from summarize import Summarizer
 from summarize.backends import RecordingBackend, open_backend
@@ -70,14 +70,13 @@ def main() -> None:
     raw = llama_cpp.Llama(model_path=backend.path, n_ctx=n_ctx, n_threads=backend.n_threads,
                           n_threads_batch=backend.n_threads, n_batch=min(512, n_ctx), n_ubatch=min(512, n_ctx),
                           seed=42, verbose=False)
-    project_times, bare_times = [], []
-    for _ in range(args.rounds):
-        rec.calls.clear()
-        start = time.perf_counter()
+
+    def project() -> None:
         for text in docs[1:]:
             s.summarize_text(text)
-        project_times.append(time.perf_counter() - start)
-        bare_times.append(bare(raw, replay(backend, rec.calls)))
+
+    project_times, bare_times = interleaved_rounds(args.rounds, rec, project,
+                                                   lambda calls: bare(raw, replay(backend, calls)))
     p, b = min(project_times), min(bare_times)
     tokens = sum(len(ids) + n for ids, n, _ in replay(backend, rec.calls))
     report("overhead", p / b, "<= 1.03", file=args.file, length=args.length, docs=len(docs) - 1, generate_calls=len(rec.calls), tokens=tokens,

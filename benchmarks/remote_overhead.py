@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import ROOT, dev_documents, report
+from common import ROOT, dev_documents, interleaved_rounds, report
 
 sys.path.insert(0, str(ROOT))
 from summarize import Summarizer  # noqa: E402
@@ -59,14 +59,12 @@ def main() -> None:
             rec = RecordingBackend(open_backend(ref), owns=True)
             s = Summarizer(server.url, length="short", use_cache=False, backend=rec)
             s.summarize_text(docs[0])  # warm-up: the server's first prompt, the client's imports
-            project_times, direct_times = [], []
-            for _ in range(args.rounds):
-                rec.calls.clear()
-                started = time.perf_counter()
+            def project() -> None:
                 for text in docs[1:]:
                     s.summarize_text(text)
-                project_times.append(time.perf_counter() - started)
-                direct_times.append(direct(server.url, list(rec.calls)))
+
+            project_times, direct_times = interleaved_rounds(args.rounds, rec, project,
+                                                             lambda calls: direct(server.url, calls))
             requests = rec.inner.transport.requests
             s.close()
         finally:
