@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,6 +83,7 @@ class Observer:
 def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer | None = None) -> BatchResult:
     observer = observer or Observer()
     meter = Meter(options.watts)  # first, so the sobriety report counts start-up too
+    started = time.time()
     out = Path(options.out).expanduser()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -145,10 +147,15 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         job.release_leases()
         summarizer.close()
     report = meter.report(interrupted=interrupted)
+    ready_at = job.ready_at or summarizer.model_ready_at
+    # The time to start: from the command to the first model ready to decode (plan, Ray's actor
+    # pool, weights); null when nothing was decoded. What remains of the wall time is per document.
+    start_seconds = round(ready_at - started, 2) if ready_at is not None and ready_at >= started else None
     ordered = [rows[i] for i in sorted(rows)]
     counts = {s: sum(r["status"] == s for r in ordered) for s in ("ok", "cached", "error")}
     _atomic_write(out / REPORT, json.dumps({**report.as_dict(), "model": summarizer.ref.name,
-                                            "length": options.length, **job.report_extra},
+                                            "length": options.length, "start_seconds": start_seconds,
+                                            **job.report_extra},
                                            indent=2).encode("utf-8"))
     return BatchResult(ordered, report, out, synthesis, interrupted, counts, synthesis_error)
 
@@ -165,6 +172,7 @@ class Job:
         self.read: dict[str, Document] = {}  # documents prefetch() read, so process() reads each once
         self.leased: dict[str, Any] = {}  # document key → the lease prefetch() took for it
         self.report_extra: dict[str, Any] = {}  # engine-specific fields of sobriety.json
+        self.ready_at: float | None = None  # when a model was first ready to decode (the Ray engine's first actor)
 
     def prefetch(self, items: list[Item]) -> None:
         """Generate the next documents' first attempts together; process() then finds them ready.

@@ -192,6 +192,18 @@ class Summarizer:
         if prefetch is not None:
             prefetch(prompts, self.settings(self.length))
 
+    def load_model(self) -> None:
+        """Load the weights now rather than at the first document (a Ray actor's start-up)."""
+        load = getattr(self.backend, "ensure_loaded", None)
+        if load is not None:
+            load(0)
+
+    @property
+    def model_ready_at(self) -> float | None:
+        """Wall clock (time.time()) when this process's weights were loaded; None if not (yet)
+        loaded here (a server's model, a job of cache hits)."""
+        return getattr(self._backend, "ready_at", None)
+
     def end_prefetch(self) -> None:
         """No more prefetch(): the backend may free what it held for it."""
         self._plans.clear()

@@ -105,6 +105,8 @@ def test_every_format_gets_a_markdown_summary_and_a_manifest_row(formats_run):
     report = json.loads((out / "sobriety.json").read_text())
     assert report["ok"] == 4 and report["tokens_in"] >= sum(r["tokens_in"] for r in rows)
     assert report["cpu_seconds"] > 0 and report["energy_wh"] > 0 and report["watts"] == 20.0
+    # The time to start (plan + weights) is a part of the wall time, before any summary was written.
+    assert 0 < report["start_seconds"] < report["wall_seconds"]
     assert "Documents" in first.stdout and "Sobriety report" in first.stdout  # the final tables
 
 
@@ -146,6 +148,7 @@ def test_rerun_is_all_cache_hits_in_under_two_seconds(formats_run):
     assert data["sobriety"]["wall_seconds"] < 2.0 * 3 and wall < 2.0 * 4
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.md")} == before  # nothing rewritten
     assert all(r["status"] == "cached" for r in _manifest(out))
+    assert json.loads((out / "sobriety.json").read_text())["start_seconds"] is None  # no model was loaded
 
 
 # -- crash safety -----------------------------------------------------------------

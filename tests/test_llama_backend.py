@@ -65,3 +65,39 @@ def test_sampling_retries_are_seeded_and_bounded(gemma_backend) -> None:
     draws = {gemma_backend.generate(prompt, GenSettings(max_tokens=24, temperature=1.5, seed=s)).text
              for s in range(4)}
     assert len(draws) > 1  # the seed matters: it is a draw, not the argmax
+
+
+@pytest.mark.slow
+def test_slots_borrow_the_common_prompt_prefix_without_changing_a_token(gemma_backend) -> None:
+    """A slot starting a prompt copies the KV cache of the slot sharing the longest prefix with
+    it (the prompt's instructions): the prefix is evaluated once per decoder instead of once
+    per slot, and every summary is the same as with each slot evaluating its own prompt."""
+    from summarize.backends.decoder import SHARE_MIN, MultiSequence, SeqRequest
+
+    ps = prompts.load()
+    requests = [SeqRequest(*gemma_backend.prompt_tokens(ps.render("single", a, chat=False, length="short")))
+                for a in ARTICLES[:4]]
+    settings = GenSettings(max_tokens=24)
+    model = gemma_backend.ensure_loaded(0)._model.model
+
+    def lcp(a: list[int], b: list[int]) -> int:
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return n
+
+    shared = min(lcp(requests[0].ids, r.ids) for r in requests[1:])
+    assert shared >= SHARE_MIN  # the instructions: what the slots can share
+    runs = {}
+    for share in (False, True):
+        decoder = MultiSequence(model, 4, 1024, gemma_backend.slots, share_prefix=share)
+        texts = [g.text for g in decoder.generate(requests, settings)]
+        texts += [g.text for g in decoder.generate(requests[::-1], settings)]  # slots reuse caches again
+        runs[share] = (texts, decoder.prefilled)
+        decoder.close()
+    (plain, evaluated), (borrowed, evaluated_shared) = runs[False], runs[True]
+    assert borrowed == plain and all(t.strip() for t in plain)
+    total = sum(len(r.ids) for r in requests)
+    assert evaluated == 2 * total - sum(lcp(a.ids, b.ids) for a, b in zip(requests, requests[::-1]))
+    # First pass: slots 1-3 borrow slot 0's instructions; the second pass reuses each slot's own.
+    assert evaluated_shared <= evaluated - 3 * shared

@@ -88,6 +88,8 @@ def test_two_actors_load_the_model_once_each_and_generate_each_document_once(loc
     assert report["engine"] == "ray" and len(workers) == 2 and sum(w["documents"] for w in workers) == 12
     assert all(w["cpu_seconds"] > 0 for w in workers)
     assert report["cpu_seconds"] >= report["ray"]["worker_cpu_seconds"] > 0  # summed over the workers
+    # The time to start: the plan, then the pool up to its first actor ready.
+    assert report["wall_seconds"] > report["start_seconds"] >= report["ray"]["actor_start_seconds"] > 0
     # The driver's own cache got every result: a rerun is all hits and starts nothing.
     again = run_batch([str(tmp_path / "corpus")], _options(tmp_path / "out", tmp_path / "cache", **ropts))
     assert again.counts == {"ok": 0, "cached": 12, "error": 0} and len(loads(log)) == 2
@@ -333,6 +335,8 @@ def test_ray_and_local_engines_write_the_same_files_with_the_real_model(tmp_path
     assert len(_without_timings(tmp_path / "ray")[1]) == len(docs)
     report = json.loads((tmp_path / "ray" / "sobriety.json").read_text())
     assert len(report["ray"]["workers"]) == 2 == report["ray"]["actors"]  # one model copy per actor
+    # Each actor loads its weights before its first block: its start covers them.
+    assert report["wall_seconds"] > report["start_seconds"] >= report["ray"]["actor_start_seconds"] > 0
     shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
 
 

@@ -7,7 +7,9 @@ taken with numpy, which gives the same token (retries at temperature > 0 draw wi
 after llama.cpp's top-k / top-p / temperature chain). Several sequences can also advance
 in one decode step: token generation on a CPU is bound by memory bandwidth, so a step that
 advances two documents costs little more than one. Each slot keeps the tokens already in
-its KV cache, so a shared prompt prefix (the few-shot examples) is evaluated only once.
+its KV cache, and a slot starting a prompt first copies the cache of the slot sharing the
+longest prefix with it, so the prompts' common prefix (the few-shot examples) is evaluated
+once per decoder, not once per slot.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from ..cpuslot import CpuSlots
 from .base import GenSettings, Generation, OnText
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
+SHARE_MIN = 32  # tokens a borrowed prefix must save over the slot's own cache (a copy costs ~ms)
 
 
 def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
@@ -38,7 +41,7 @@ class SeqRequest:
 
 class MultiSequence:
     def __init__(self, model: Any, n_seq: int, n_ctx_seq: int, slots: CpuSlots, n_batch: int = 512,
-                 adapter: Any = None) -> None:
+                 adapter: Any = None, share_prefix: bool = True) -> None:
         import llama_cpp
 
         self.lib, self.model, self.n_seq = llama_cpp, model, n_seq
@@ -64,6 +67,8 @@ class MultiSequence:
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each slot's KV cache
+        self.share_prefix = share_prefix
+        self.prefilled = 0  # prompt tokens evaluated (the rest came from a KV cache)
 
     def close(self) -> None:
         if self.ctx:
@@ -114,20 +119,46 @@ class MultiSequence:
         n = self.lib.llama_token_to_piece(self.vocab, token, buf, 128, 0, False)
         return buf.raw[:n] if n >= 0 else b""
 
-    def _prefill(self, seq: int, ids: list[int]) -> int:
-        """Evaluate the part of ``ids`` not already in the slot's KV cache; return the logits index."""
-        old = self.history[seq]
-        keep = 0
-        for a, b in zip(old, ids):
+    def _common(self, seq: int, ids: list[int]) -> int:
+        n = 0
+        for a, b in zip(self.history[seq], ids):
             if a != b:
                 break
-            keep += 1
+            n += 1
+        return n
+
+    def _borrow(self, seq: int, ids: list[int], own: int) -> int:
+        """Copy into ``seq`` the KV cache of the slot sharing the longest prefix with ``ids``
+        (the few-shot examples every prompt starts with), when that beats the slot's own cache
+        by SHARE_MIN tokens; return the tokens kept. Each sequence has its own KV stream
+        (llama.cpp's non-unified cache), so the copy is the whole stream, then its tail is
+        dropped: a memory copy of a few MB instead of evaluating hundreds of tokens again."""
+        if not self.share_prefix:
+            return own
+        src, best = seq, own
+        for other in range(self.n_seq):
+            if other != seq and self.history[other]:
+                n = self._common(other, ids)
+                if n > best:
+                    src, best = other, n
+        if src == seq or best < own + SHARE_MIN:
+            return own
+        self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)  # a unified cache would keep it beside
+        self.lib.llama_memory_seq_cp(self.memory, src, seq, -1, -1)
+        self.history[seq] = list(self.history[src])
+        return best
+
+    def _prefill(self, seq: int, ids: list[int]) -> int:
+        """Evaluate the part of ``ids`` not already in the slot's KV cache (or another slot's,
+        copied); return the logits index."""
+        keep = self._borrow(seq, ids, self._common(seq, ids))
         keep = min(keep, len(ids) - 1)  # always decode at least the last token, for its logits
         if not self.lib.llama_memory_seq_rm(self.memory, seq, keep, -1):
             # Some caches (e.g. sliding-window attention) cannot drop a suffix: start over.
             self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
             keep = 0
         self.history[seq] = list(ids)
+        self.prefilled += len(ids) - keep
         index = 0
         for lo in range(keep, len(ids), self.n_batch):
             part = ids[lo : lo + self.n_batch]

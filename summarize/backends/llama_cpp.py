@@ -83,6 +83,7 @@ class LlamaCppBackend:
         self._memo: dict[tuple[tuple[int, ...], GenSettings], Generation] = {}
         self.tokenizer_only = tokenizer_only  # --dry-run: the vocabulary alone, no weights
         self.load_seconds = 0.0
+        self.ready_at: float | None = None  # wall clock (time.time()) when the weights were loaded
         self.gpu_layers = gpu_layers  # None: every layer when this llama.cpp can offload (gpu.py)
         self.gpu_offloaded: str | int = 0  # layers really offloaded, known once loaded
 
@@ -133,6 +134,7 @@ class LlamaCppBackend:
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                    n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
             self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
+            self.ready_at = time.time()
             if self.adapter_path:
                 self._adapter = self._load_adapter(self._llm)
         return self._llm

@@ -199,6 +199,8 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
         raise SummarizeError(f"the Ray job failed ({one_line(cause)})",
                              hint="rerun the same command: finished documents are kept") from None
     finally:
+        if ropts.workers:
+            job.ready_at = handed + min(w["ready_seconds"] for w in ropts.workers.values())
         cpu = sum(w["cpu_seconds"] for w in ropts.workers.values())
         job.meter.add_worker_cpu(cpu)
         job.report_extra = {"engine": "ray", "ray": {
@@ -250,7 +252,7 @@ class DocumentWorker:
             raise ModelError(f"the model file on node {self.node} differs from the driver's (sha256 "
                              f"{self.s.model_sha256[:12]}… vs {config['model_sha256'][:12]}…)",
                              path=self.s.ref.path, hint="install the same model on every node")
-        self.s.backend  # noqa: B018 - load the model now: once per actor, and a broken model fails the start
+        self.s.load_model()  # now: once per actor, and a broken model fails the start
         self.worker = f"{self.node}:{os.getpid()}"
         self.ready = time.time()  # the driver reports how long the pool took to start
 
