@@ -148,14 +148,12 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         summarizer.close()
     report = meter.report(interrupted=interrupted)
     ready_at = job.ready_at or summarizer.model_ready_at
-    # The time to start: from the command to the first model ready to decode (plan, Ray's actor
-    # pool, weights); null when nothing was decoded. What remains of the wall time is per document.
-    start_seconds = round(ready_at - started, 2) if ready_at is not None and ready_at >= started else None
+    if ready_at is not None and ready_at >= started:
+        report.start_seconds = round(ready_at - started, 2)
     ordered = [rows[i] for i in sorted(rows)]
     counts = {s: sum(r["status"] == s for r in ordered) for s in ("ok", "cached", "error")}
     _atomic_write(out / REPORT, json.dumps({**report.as_dict(), "model": summarizer.ref.name,
-                                            "length": options.length, "start_seconds": start_seconds,
-                                            **job.report_extra},
+                                            "length": options.length, **job.report_extra},
                                            indent=2).encode("utf-8"))
     return BatchResult(ordered, report, out, synthesis, interrupted, counts, synthesis_error)
 

@@ -114,7 +114,8 @@ def print_summary(result: BatchResult, console: Console) -> None:
     cost.add_column("measure")
     cost.add_column("value", justify="right")
     cost.add_row("tokens in / out", f"{r.tokens_in} / {r.tokens_out}")
-    cost.add_row("CPU seconds", f"{r.cpu_seconds:.1f} s (wall {r.wall_seconds:.1f} s)")
+    start = f", of which {r.start_seconds:.1f} s to start" if r.start_seconds is not None else ""
+    cost.add_row("CPU seconds", f"{r.cpu_seconds:.1f} s (wall {r.wall_seconds:.1f} s{start})")
     cost.add_row("energy (estimate)", f"{r.energy_wh:.3f} Wh at {r.watts:g} W for {r.cores} core(s)")
     if r.measured_energy_wh is not None:
         cost.add_row("energy (RAPL, measured)", f"{r.measured_energy_wh:.3f} Wh")

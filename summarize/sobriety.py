@@ -107,6 +107,10 @@ class Report:
     energy_method: str = "estimate: watts × cpu_seconds / cores / 3600"
     saved: Saved = field(default_factory=Saved)
     interrupted: bool = False
+    # The time to start: from the command to the first model ready to decode (the plan, Ray's
+    # actor pool, the weights); None when nothing was decoded. The rest of the wall time is the
+    # documents'. Set by the batch job, which knows when its model became ready.
+    start_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

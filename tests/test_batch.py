@@ -107,6 +107,7 @@ def test_every_format_gets_a_markdown_summary_and_a_manifest_row(formats_run):
     assert report["cpu_seconds"] > 0 and report["energy_wh"] > 0 and report["watts"] == 20.0
     # The time to start (plan + weights) is a part of the wall time, before any summary was written.
     assert 0 < report["start_seconds"] < report["wall_seconds"]
+    assert f"of which {report['start_seconds']:.1f} s to start" in first.stdout
     assert "Documents" in first.stdout and "Sobriety report" in first.stdout  # the final tables
 
 
