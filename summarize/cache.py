@@ -7,6 +7,7 @@ WAL + busy timeout + one short transaction per write let several processes share
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from .errors import SummarizeError
 from .text import sha256_file
 
 DB_NAME = "summaries.sqlite3"
+BUSY_SECONDS = 60  # how long a process waits for another one holding the cache
 
 # Ordered migrations: index i brings the schema from version i to i+1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -68,17 +70,39 @@ class CacheEntry:
 class Cache:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.dir = Path(directory)
+        self.path = self.dir / DB_NAME
+        deadline = time.monotonic() + BUSY_SECONDS
+        for attempt in itertools.count():
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self.db = self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                # Processes opening a new cache together (two batches started at once): switching
+                # the new file to WAL is not covered by the busy timeout and fails at once with
+                # "database is locked". Retry the whole opening, as the busy timeout would.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise self._cannot_open(exc) from None
+                time.sleep(min(0.5, 0.02 * (attempt + 1)))
+            except (OSError, sqlite3.Error) as exc:
+                raise self._cannot_open(exc) from None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self.path = self.dir / DB_NAME
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = 60000")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            self.db = db
             self.migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise SummarizeError(f"cannot open the cache ({exc})", path=str(self.dir),
-                                 hint="pass --cache-dir to a writable folder, or use --no-cache") from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _cannot_open(self, exc: BaseException) -> SummarizeError:
+        return SummarizeError(f"cannot open the cache ({exc})", path=str(self.dir),
+                              hint="pass --cache-dir to a writable folder, or use --no-cache")
 
     @property
     def version(self) -> int:

@@ -15,7 +15,7 @@ scheduled, and generation falls up to 70x. Two remedies, both here:
   next step. The kernel releases the locks of a killed holder.
 * **Threads from the free cores.** Over rolling windows of WINDOW seconds, the CPU time the
   rest of the machine used (busy time in /proc/stat minus this process's own) says how many
-  cores other work takes (a CPU hog, ollama, another llama.cpp, another summarize); the next
+  cores other work takes (a load must show in two windows in a row to cost a thread) (a CPU hog, ollama, another llama.cpp, another summarize); the next
   steps want only the cores left, so our threads never spin against a process they cannot
   see. A user's ``--threads`` is kept as is: such a step waits for that many slots, in
   index order.
@@ -114,7 +114,8 @@ class CpuSlots:
         self.ceiling = threads if threads is not None else self.cores
         self.enabled = fcntl is not None and \
             os.environ.get("SUMMARIZE_CPU_SLOTS", "on").lower() not in ("0", "off", "no", "false")
-        self.foreign: float | None = None  # last measured foreign load, in cores
+        self.foreign: float | None = None  # the foreign load the thread count follows, in cores
+        self._last: float | None = None  # the last window's own measure
         self.meter = Meter()  # the first window: from start-up (model load) to the first step
         self.waited = 0.0  # seconds spent waiting for slots (reported by benchmarks)
         self._dir: Path | None = None
@@ -147,7 +148,12 @@ class CpuSlots:
             return
         value = self.meter.foreign()
         if value is not None:
-            self.foreign = value
+            # Fewer threads only when two windows in a row saw the load, more as soon as one sees
+            # the cores free: a burst of a quarter second (a disk flush, a daemon waking) would
+            # otherwise change the thread count, and llama.cpp's results depend on it. The first
+            # window (the model load) counts alone: a hog already there is met at once.
+            self.foreign = value if self._last is None else min(value, self._last)
+            self._last = value
         self.meter.start()
 
     def _open(self, index: int) -> int:

@@ -66,3 +66,34 @@ def test_put_get_clear_and_model_hash_memo(tmp_path):
     model.write_bytes(b"GGUF" + b"\1" * 100)  # new size/mtime: recomputed, never stale
     assert cache.file_sha256(str(model)) != first
     assert cache.clear() == 1 and cache.get("k") is None
+
+
+def _open_at(directory: str, start: float, errors) -> None:
+    import time
+
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        Cache(directory).close()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        errors.put(str(exc))
+
+
+def test_processes_opening_a_new_cache_at_the_same_instant_all_succeed(tmp_path):
+    """Two batches started together on a fresh cache: one of them used to fail with « cannot
+    open the cache (database is locked) » (switching a new database to WAL is not covered by
+    SQLite's busy timeout)."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(6):
+        errors = ctx.Queue()
+        start = time.time() + 0.3
+        procs = [ctx.Process(target=_open_at, args=(str(tmp_path / f"c{round_}"), start, errors)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert [p.exitcode for p in procs] == [0] * 8
+        assert errors.empty(), errors.get()
+        assert Cache(tmp_path / f"c{round_}").version == SCHEMA_VERSION

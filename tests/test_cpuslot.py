@@ -26,6 +26,20 @@ def test_threads_follow_the_free_cores():
     assert threads_for(8, 3.0, 4) == 4  # never more than asked
 
 
+def test_a_burst_of_foreign_load_does_not_change_the_thread_count(monkeypatch):
+    """Threads drop only when two windows in a row saw the load, and come back at once."""
+    slots = CpuSlots()
+    slots.cores = slots.ceiling = 2
+    measures = iter([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])  # start-up, a burst, quiet, a hog, the hog, gone
+    monkeypatch.setattr(slots.meter, "elapsed", lambda: 1.0)
+    monkeypatch.setattr(slots.meter, "foreign", lambda: next(measures))
+    seen = []
+    for _ in range(6):
+        slots._measure(0.25)
+        seen.append(slots.threads())
+    assert seen == [2, 2, 2, 2, 1, 2]
+
+
 def test_the_meter_sees_a_cpu_hog():
     """What the meter calls foreign includes what a hog process used (checked against the hog's
     own CPU time, so the test holds on a busy machine too) and not our own work."""
