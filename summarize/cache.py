@@ -75,7 +75,7 @@ class Cache:
         for attempt in itertools.count():
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
-                self.db = self._open()
+                self._open()
                 return
             except sqlite3.OperationalError as exc:
                 # Processes opening a new cache together (two batches started at once): switching
@@ -87,7 +87,7 @@ class Cache:
             except (OSError, sqlite3.Error) as exc:
                 raise self._cannot_open(exc) from None
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> None:
         db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
@@ -98,7 +98,6 @@ class Cache:
         except BaseException:
             db.close()
             raise
-        return db
 
     def _cannot_open(self, exc: BaseException) -> SummarizeError:
         return SummarizeError(f"cannot open the cache ({exc})", path=str(self.dir),

@@ -15,10 +15,10 @@ scheduled, and generation falls up to 70x. Two remedies, both here:
   next step. The kernel releases the locks of a killed holder.
 * **Threads from the free cores.** Over rolling windows of WINDOW seconds, the CPU time the
   rest of the machine used (busy time in /proc/stat minus this process's own) says how many
-  cores other work takes (a load must show in two windows in a row to cost a thread) (a CPU hog, ollama, another llama.cpp, another summarize); the next
+  cores other work takes (a CPU hog, ollama, another llama.cpp, another summarize); the next
   steps want only the cores left, so our threads never spin against a process they cannot
-  see. A user's ``--threads`` is kept as is: such a step waits for that many slots, in
-  index order.
+  see. A load must show in two windows in a row to cost a thread. A user's ``--threads``
+  is kept as is: such a step waits for that many slots, in index order.
 
 ``SUMMARIZE_CPU_SLOTS=off`` disables both (to measure the collapse they prevent).
 """

@@ -145,7 +145,6 @@ class MultiSequence:
             return own
         self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)  # a unified cache would keep it beside
         self.lib.llama_memory_seq_cp(self.memory, src, seq, -1, -1)
-        self.history[seq] = list(self.history[src])
         return best
 
     def _prefill(self, seq: int, ids: list[int]) -> int:

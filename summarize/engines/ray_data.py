@@ -199,15 +199,16 @@ def _run_pool(ray: Any, job: Any, misses: list[tuple[int, Item, Document | None]
         raise SummarizeError(f"the Ray job failed ({one_line(cause)})",
                              hint="rerun the same command: finished documents are kept") from None
     finally:
-        if ropts.workers:
-            job.ready_at = handed + min(w["ready_seconds"] for w in ropts.workers.values())
+        # From handing the work to Ray to the first actor ready to decode (model loaded).
+        pool_start = min((w["ready_seconds"] for w in ropts.workers.values()), default=None)
+        if pool_start is not None:
+            job.ready_at = handed + pool_start
         cpu = sum(w["cpu_seconds"] for w in ropts.workers.values())
         job.meter.add_worker_cpu(cpu)
         job.report_extra = {"engine": "ray", "ray": {
             "actors": actors, "threads_per_actor": threads or "auto", "cpus_per_actor": cpus, "block_documents": block, "blocks": n_blocks,
             "cluster_cpus": total, "worker_cpu_seconds": round(cpu, 3),
-            # From handing the work to Ray to the first actor ready to decode (model loaded).
-            "actor_start_seconds": min((w["ready_seconds"] for w in ropts.workers.values()), default=None),
+            "actor_start_seconds": pool_start,
             "workers": [{"worker": k, **v, "cpu_seconds": round(v["cpu_seconds"], 3)}
                         for k, v in sorted(ropts.workers.items())]}}
 
