@@ -23,6 +23,7 @@ from pathlib import Path
 from common import dev_documents, report
 from llamacpp_tools import tool
 
+from summarize.backends import native
 from summarize import summarizer as summarizer_mod
 from summarize.batch import BatchOptions, run_batch
 
@@ -54,7 +55,7 @@ def record_calls() -> list[tuple[list[int], int]]:
 def serve(path: str, threads: int, ctx: int) -> subprocess.Popen:
     proc = subprocess.Popen([str(tool("llama-server")), "-m", path, "-t", str(threads), "-tb", str(threads),
                              "-c", str(2 * ctx), "--parallel", "2", "--host", "127.0.0.1", "--port", str(PORT),
-                             "-b", "512", "-ub", "512"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-b", "512", "-ub", "512", *native.llama_server_args()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=1) as r:

@@ -68,11 +68,10 @@ def worker_gen(start: float, window: float) -> None:
 
 def worker_llama() -> None:
     """A foreign llama.cpp process: generates without end, 2 threads, knows nothing of our slots."""
-    import llama_cpp
-
     from summarize import models
+    from summarize.backends.native import open_llama
 
-    llm = llama_cpp.Llama(model_path=models.resolve("gemma3-270m").path, n_ctx=512, n_threads=2,
+    llm = open_llama(models.resolve("gemma3-270m").path, n_ctx=512, n_threads=2,
                           n_threads_batch=2, verbose=False)
     while True:
         llm.reset()

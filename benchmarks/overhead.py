@@ -64,10 +64,10 @@ def main() -> None:
     s.summarize_text(docs[0])  # warm-up: loads the model
     for text in docs[1:]:  # a first pass records the calls, so the bare context fits the longest one
         s.summarize_text(text)
-    import llama_cpp
+    from summarize.backends.native import open_llama
 
     n_ctx = -(-max(len(ids) + n + 1 for ids, n, _ in replay(backend, rec.calls)) // 512) * 512
-    raw = llama_cpp.Llama(model_path=backend.path, n_ctx=n_ctx, n_threads=backend.n_threads,
+    raw = open_llama(backend.path, n_ctx=n_ctx, n_threads=backend.n_threads,
                           n_threads_batch=backend.n_threads, n_batch=min(512, n_ctx), n_ubatch=min(512, n_ctx),
                           seed=42, verbose=False)
 

@@ -20,13 +20,15 @@ from llamacpp_tools import tool
 from summarize import models
 from summarize.backends.base import GenSettings
 from summarize.gguf import read_gguf
+from summarize.backends import native
 from summarize.backends.llama_cpp import LlamaCppBackend
 from summarize.prompts import Prompt
 
 
 def llama_bench(path: str, threads: int, pp: int, tg: int, reps: int) -> dict[str, float]:
     out = subprocess.run([str(tool("llama-bench")), "-m", path, "-t", str(threads), "-p", str(pp), "-n", str(tg),
-                          "-r", str(reps), "-o", "json"], capture_output=True, text=True, check=True).stdout
+                          "-r", str(reps), "-o", "json",
+                          *native.llama_bench_args()], capture_output=True, text=True, check=True).stdout
     rows = json.loads(out)
     return {"pp": next(r["avg_ts"] for r in rows if r["n_prompt"] == pp and r["n_gen"] == 0),
             "tg": next(r["avg_ts"] for r in rows if r["n_gen"] == tg and r["n_prompt"] == 0)}

@@ -1,5 +1,6 @@
-"""A real OpenAI-compatible server for the remote tests: llama-cpp-python's own server
-(``python -m llama_cpp.server``, the pinned llama-cpp-python) running the embedded Gemma 3
+"""A real OpenAI-compatible server for the remote tests: llama-cpp-python's own server (the
+pinned llama-cpp-python, launched through ``python -m summarize.backends.llama_server`` so its
+weights load under the project's CPU policy: no AMX crash) running the embedded Gemma 3
 270M on 127.0.0.1, on a free port, with a bearer key. Started when a test needs it, killed
 by its PID afterwards. Like every model run, the tests using it run under the CPU lock."""
 from __future__ import annotations
@@ -37,13 +38,14 @@ class RealServer:
             self.proc.wait(timeout=30)
 
 
-def start(model_path: str, log: Path, *, n_ctx: int = 4096, timeout: float = 120) -> RealServer:
+def start(model_path: str, log: Path, *, n_ctx: int = 4096, timeout: float = 120,
+          env: dict[str, str] | None = None) -> RealServer:
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "summarize.backends.llama_server", "--model", model_path, "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2", "--n_threads_batch", "2",
            "--api_key", KEY, "--interrupt_requests", "False", "--seed", "42"]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     server = RealServer(port, proc, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # ready when it lists its model (to a client with the key)

@@ -25,9 +25,9 @@ PROMPTS = [
 
 
 def llama_logits(gguf_path: str, ids: list[int]) -> np.ndarray:
-    import llama_cpp
+    from summarize.backends.native import open_llama  # no AMX weight buffers: they crash
 
-    llm = llama_cpp.Llama(model_path=gguf_path, n_ctx=512, n_batch=512, logits_all=True,
+    llm = open_llama(gguf_path, n_ctx=512, n_batch=512, logits_all=True,
                           n_threads=2, verbose=False)
     try:
         llm.eval(ids)

@@ -46,9 +46,9 @@ class Tokenizer:
     """llama.cpp's tokenizer for a GGUF (vocab-only load: no weights)."""
 
     def __init__(self, gguf_path: str) -> None:
-        import llama_cpp
+        from summarize.backends.native import open_llama
 
-        self.llm = llama_cpp.Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+        self.llm = open_llama(gguf_path, vocab_only=True, verbose=False)
         self.eos = int(self.llm.token_eos())
 
     def encode(self, text: str, *, bos: bool) -> list[int]:

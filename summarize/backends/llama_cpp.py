@@ -86,16 +86,32 @@ class LlamaCppBackend:
         self.ready_at: float | None = None  # wall clock (time.time()) when the weights were loaded
         self.gpu_layers = gpu_layers  # None: every layer when this llama.cpp can offload (gpu.py)
         self.gpu_offloaded: str | int = 0  # layers really offloaded, known once loaded
+        self._policy: Any = None  # how llama.cpp loads the weights on this CPU (native.py)
 
     # -- loading -------------------------------------------------------------
+    @property
+    def policy(self) -> Any:
+        """The load policy (native.Policy), decided once llama_cpp is imported: where there is
+        no /proc/cpuinfo, llama.cpp's own build flags tell whether AMX is there."""
+        if self._policy is None:
+            import llama_cpp  # noqa: F401
+
+            from . import native
+
+            self._policy = native.policy()
+        return self._policy
+
     def _load(self, **kwargs: Any) -> Any:
         import llama_cpp  # lazy: `summarize --help` and cache hits never import it
+
+        from . import native
 
         _route_logs(self.verbose)
         start = time.perf_counter()
         try:
+            # The CPU's load policy (native.py): no AMX weight buffers, whose kernel crashes.
             with _quiet(not self.verbose):
-                llm = llama_cpp.Llama(model_path=self.path, verbose=self.verbose, **kwargs)
+                llm = native.open_llama(self.path, chosen=self.policy, verbose=self.verbose, **kwargs)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp could not load the model ({exc})", path=self.path,
                              hint="the file may be corrupt or use an architecture this llama.cpp build does not know") from None
@@ -129,8 +145,12 @@ class LlamaCppBackend:
                 self._vocab = None
             from .. import gpu
 
+            from . import probe
+
             n_ctx = min(CTX_STEP, self.n_ctx_train)
             n_gpu_layers = gpu.for_load(self.gpu_layers)
+            # Once per machine, model and policy: a native crash becomes a clear error (probe.py).
+            probe.check(self.path, name=self.info.name, n_gpu_layers=n_gpu_layers, chosen=self.policy)
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                    n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
             self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
