@@ -87,7 +87,10 @@ def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gem
         assert "multi" in backend._decoders
         batched = [backend.generate(p, settings).text for p in rendered]
         assert batched[0] != bare[0] and batched[1] != bare[1]
-        assert batched[0] == single  # the same adapter on both contexts: the same greedy text
+        # Not `batched[0] == single`: a random adapter leaves near-ties everywhere, and a 1-row and
+        # a many-row step run different llama.cpp kernels (F16 LoRA and Q8_0 tensors: vec_dot vs
+        # tinyBLAS), more so where weights are not repacked (AMX CPUs, native.py): the last bits
+        # differ and greedy picks another token. That both contexts apply it is checked above.
     finally:
         backend.close()
     broken = adapter.parent / "broken.lora.gguf"
