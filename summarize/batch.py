@@ -53,6 +53,7 @@ class BatchOptions:
     remote: RemoteOptions | None = None  # a server URL as model: its kind, key variable, requests in flight
     engine: str = "local"  # local | ray (engines/)
     ray: Any = None  # engines.ray_data.RayOptions for --engine ray
+    cite: bool = True  # each sentence of a Markdown summary with its source passages (--no-cite: off)
 
 
 @dataclass
@@ -96,7 +97,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
     summarizer = Summarizer(options.model, length=options.length, cache_dir=options.cache_dir,
                             use_cache=options.use_cache, ctx=options.ctx, threads=options.threads,
                             verbose=options.verbose, max_bytes=options.max_bytes, max_tokens=options.max_tokens,
-                            gpu_layers=options.gpu_layers, remote=options.remote)
+                            gpu_layers=options.gpu_layers, remote=options.remote, cite=options.cite)
     _remove_stale_temps(out)
     manifest = out / MANIFEST
     repair_journal(manifest)
@@ -225,6 +226,7 @@ class Job:
 
     def record(self, index: int, item: Item, row: dict[str, Any]) -> dict[str, Any]:
         """Account for a finished row, then write its Markdown (or drop a stale one), then journal it."""
+        sentences = row.pop("sentences", None)  # the manifest keeps only the supported share
         if row["status"] == "error":
             self.meter.add_error()
             self._drop_output(item)
@@ -233,7 +235,7 @@ class Job:
                 self.meter.add_cached(row["tokens_in"], row["tokens_out"], row["seconds"], row["cpu_seconds"])
             else:
                 self.meter.add_computed(row["tokens_in"], row["tokens_out"])
-            _write_if_changed(self.out / item.output, render_markdown(row).encode("utf-8"))
+            _write_if_changed(self.out / item.output, render_markdown(row, sentences).encode("utf-8"))
         append_row(self.manifest, row)
         self.observer.doc_done(index, item, row)
         return row
@@ -248,12 +250,18 @@ class Job:
 
 # -- outputs -----------------------------------------------------------------
 
-def render_markdown(row: dict[str, Any]) -> str:
-    """Summary plus a metadata header. No run-specific values, so reruns rewrite nothing."""
+def render_markdown(row: dict[str, Any], sentences: list[dict[str, Any]] | None = None) -> str:
+    """Summary plus a metadata header. No run-specific values, so reruns rewrite nothing.
+    With ``sentences`` (the attribution), each sentence has its references and the quoted
+    passages follow (quality/cite.py)."""
     keys = ("path", "sha256", "format", "model", "prompt_version", "length", "method", "tokens_in", "tokens_out",
-            "seconds")
+            "seconds") + (("supported",) if sentences else ())
     header = "\n".join(f"{k if k != 'path' else 'source'}: {json.dumps(row[k], ensure_ascii=False)}" for k in keys)
     title = os.path.basename(row["path"]) or row["path"]
+    if sentences:
+        from .quality.cite import render
+
+        return f"---\n{header}\n---\n\n# {title}\n\n{render(sentences)}\n"
     return f"---\n{header}\n---\n\n# {title}\n\n{row['summary']}\n"
 
 

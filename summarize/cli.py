@@ -56,6 +56,8 @@ class Engine(str, Enum):
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF path, catalog name, or embedded model (gemma3-270m, smollm2-135m).")
 CacheDirOpt = typer.Option(None, "--cache-dir", help="Cache folder (default: user cache dir; env SUMMARIZE_CACHE_DIR).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Show llama.cpp logs and tracebacks.")
+NoCiteOpt = typer.Option(False, "--no-cite", help="No source passages: neither references after each sentence "
+                         "nor quotes (and no attribution in --format json).")
 MaxTokensOpt = typer.Option(None, "--max-tokens", help="Refuse documents longer than this many tokens "
                             "(default 1000000; env SUMMARIZE_MAX_TOKENS).")
 
@@ -91,6 +93,7 @@ def run(
     gpu_layers: Optional[str] = GpuLayersOpt,
     server_kind: Optional[str] = ServerKindOpt,
     api_key_env: Optional[str] = ApiKeyEnvOpt,
+    no_cite: bool = NoCiteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     from .backends import RemoteOptions
@@ -108,12 +111,16 @@ def run(
             return
         summarizer = Summarizer(model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache, ctx=ctx,
                                 threads=threads, verbose=verbose, max_bytes=max_bytes, max_tokens=max_tokens,
-                                gpu_layers=gpu_layers, remote=RemoteOptions(kind=server_kind, api_key_env=api_key_env))
+                                gpu_layers=gpu_layers, remote=RemoteOptions(kind=server_kind, api_key_env=api_key_env),
+                                cite=not no_cite)
         printer = StreamPrinter() if fmt is Format.text else None
         progress = StageProgress(lambda: summarizer.tokens_processed)
-        result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=progress)
+        result = summarizer.summarize_text(doc.text, source=file, on_text=printer, progress=progress,
+                                           layout=doc.layout)
         if printer is not None:
-            printer.finish(result.summary)
+            from .quality.cite import render
+
+            printer.finish(render(result.sentences) if result.sentences else result.summary)
         else:
             typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001 - one line, never a traceback
@@ -148,17 +155,48 @@ def models_list(ctx: typer.Context, fmt: Format = typer.Option(Format.text, "--f
         return
     backends = ", ".join(settings["gpu_backends"]) or "none in this llama.cpp build"
     typer.echo(f"gpu layers: {settings['gpu_layers']} (GPU backends: {backends})")
+    from .backends.native import describe
+
+    typer.echo(describe())  # which CPU features llama.cpp runs on, and whether AMX is avoided
     for row in rows:
         typer.echo(_model_line(row))
+    typer.echo(_suggestion(rows, models.total_ram()))
 
 
 def _model_line(row: dict) -> str:
     name = f"{row['name']:<16}"
+    if row["source"] == "catalog":
+        return _catalog_lines(row, name)
     if not row.get("usable"):
         return f"{name} {'—':>8}     unavailable: {row.get('error')}"
     chat = {True: "yes", False: "no", None: "?"}[row.get("chat_template")]
     return (f"{name} {row['size'] / 1e6:>8.0f} MB  chat={chat:<3}  ctx={row.get('context') or '?':<6}  "
             f"{row.get('license') or '?':<22} {row['path']}")
+
+
+def _catalog_lines(row: dict, name: str) -> str:
+    """A catalog entry: where it stands (on disk, partial, pull command), then what it needs and offers."""
+    if row.get("usable"):
+        first = _model_line({**row, "source": "catalog-file"}) + (f"  (as {row['on_disk']})" if row.get("on_disk") else "")
+    elif "pinned" not in row:  # a downloaded entry whose file is broken
+        return f"{name} {'—':>8}     unavailable: {row.get('error')}"
+    else:
+        partial = f", {row['partial'] / 1e6:.0f} MB partial (resumes)" if row.get("partial") else ""
+        pin = f"pinned {row['pin']}" + (f" @ {row['revision'][:7]}" if row.get("revision") else "") \
+            if row["pinned"] else "not pinned, pull it with"
+        first = f"{name} {row['size'] / 1e6:>8.0f} MB  not downloaded{partial}; {pin}: {row['pull']}"
+    license = (row.get("license") or "?") + (" (gated: accept its terms, then HF_TOKEN)" if row.get("gated") else "")
+    return (f"{first}\n{'':16}   RAM {row.get('ram_gb') or '?'} GB, {row.get('speed') or '?'} on a laptop CPU, "
+            f"{license} — {row.get('good_at') or ''}")
+
+
+def _suggestion(rows: list, ram: int) -> str:
+    best = next((r for r in rows if r.get("suggested")), None)
+    head = f"suggested for this machine ({ram / 1e9:.0f} GB RAM)"
+    if best is None:
+        return f"{head}: no catalog model fits; keep the embedded gemma3-270m"
+    use = f"summarize FILE --model {best['name']}"
+    return f"{head}: {best['name']} — {use if best.get('usable') else best['pull'] + ', then ' + use}"
 
 
 @models_app.command("pull", help="Download a catalog model, verified against its pinned sha256 and size "
@@ -168,11 +206,15 @@ def models_pull(name: str, offline: bool = typer.Option(False, "--offline", help
                                                      "does not pin (with --size)."),
                 size: Optional[int] = typer.Option(None, "--size", help="Expected size in bytes (with --sha256).")) -> None:
     from . import models
+    from .pull_view import RichPull
 
     if offline:
         os.environ["SUMMARIZE_OFFLINE"] = "1"
     try:
-        typer.echo(str(models.pull(name, sha256=sha256, size=size)))
+        typer.echo(str(models.pull(name, sha256=sha256, size=size, progress=RichPull())))
+    except KeyboardInterrupt:
+        typer.echo("summarize: interrupted — run the same command again: the download resumes", err=True)
+        raise typer.Exit(130)
     except Exception as err:  # noqa: BLE001
         _fail(err, False)
 
@@ -224,6 +266,7 @@ def batch(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS; unset: a local Ray; auto: this node's cluster)."),
     ray_actors: Optional[int] = typer.Option(None, "--ray-actors", min=1, help="Actors (model copies; default: as many as fit). Each reserves --threads Ray CPUs and runs that many threads; without --threads, 1 CPU and threads from its node's free cores."),
     ray_ship: bool = typer.Option(False, "--ray-ship", help="Send each document's text with its row instead of a path every node must reach."),
+    no_cite: bool = NoCiteOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     from rich.console import Console
@@ -239,7 +282,7 @@ def batch(
         ray_options = RayOptions(address=ray_address, actors=ray_actors, ship=ray_ship)
     options = BatchOptions(out=out, model=model, length=length.value, cache_dir=cache_dir, use_cache=not no_cache,
                            ctx=ctx, threads=threads, max_bytes=max_bytes, max_tokens=max_tokens, watts=watts,
-                           synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers,
+                           synthese=synthese, verbose=verbose, parallel=parallel, gpu_layers=gpu_layers, cite=not no_cite,
                            engine=engine.value, ray=ray_options)
     view = RichObserver()
     try:

@@ -7,7 +7,10 @@ field whose text is scored as is (the BARThez outputs, or lead baselines), by th
 Reported: ROUGE-1/2/L F1 with the paper's scorer and a Unicode-aware one, for all final
 summaries and for the model-written ones alone (method ≠ extractive-fallback); the French
 rate and degenerate/echo counts of the final texts; guard failures by reason; method
-counts; documents per second.
+counts; documents per second. Faithfulness (issue 20, quality/faithfulness.py): the share of
+summary sentences a source passage supports and the invented-entity rate (numbers, names,
+dates the article never writes), for the system and, on the same documents, for the
+reference and the lead-1 and extractive baselines.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from . import guards
 from .errors import DocumentError, UsageError
+from .quality.attribution import Index
+from .quality.faithfulness import Faithfulness
 from .rouge import SCORERS, TYPES, Rouge, RougeTotals
 
 FALLBACK = "extractive-fallback"
@@ -37,6 +42,14 @@ BASELINES: dict[str, Callable[[str], str]] = {
     "lead-1": _lead1,  # the article's first sentence
     "lead-45": lambda doc: " ".join(doc.split()[:45]),  # its first 45 words
     "extractive": lambda doc: _extractive(doc),  # the pipeline's fallback for a short summary
+}
+
+
+# Faithfulness is also measured, on the same articles, for these texts (issue 20).
+FAITH_BASELINES: dict[str, Callable[[str, str], str]] = {
+    "reference": lambda reference, doc: reference,
+    "lead-1": lambda reference, doc: _lead1(doc),
+    "extractive": lambda reference, doc: _extractive(doc),
 }
 
 
@@ -66,6 +79,8 @@ class Report:
     tokens_in: int = 0
     tokens_out: int = 0
     errors: int = 0
+    faithfulness: dict[str, Any] = field(default_factory=dict)  # supported share, invented-entity rate
+    faithfulness_baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # reference, lead-1, extractive
 
     @property
     def docs_per_second(self) -> float:
@@ -122,6 +137,8 @@ class _Tally:
     finals: Counter = field(default_factory=Counter)
     words: int = 0
     french: int = 0
+    faith: Faithfulness = field(default_factory=Faithfulness)
+    baselines: dict[str, Faithfulness] = field(default_factory=lambda: {k: Faithfulness() for k in FAITH_BASELINES})
 
     def add(self, row: dict[str, Any], summary: str, reference: str, source: str, *, method: str,
             failures: Iterable[str], template: str, max_words: int) -> dict[str, Any]:
@@ -139,8 +156,12 @@ class _Tally:
         self.french += guards.NOT_FRENCH not in final and guards.EMPTY not in final
         self.words += len(guards.words(summary))
         self.report.documents += 1
+        index = Index(source)  # one passage index per article, for every system scored on it
+        faith = self.faith.add(summary, index)
+        for name, baseline in FAITH_BASELINES.items():
+            self.baselines[name].add(baseline(reference, source), index)
         return {"id": row["id"], "summary": summary, "reference": reference, "method": method,
-                "guard_failures": failures, "final_checks": final,
+                "guard_failures": failures, "final_checks": final, "faithfulness": faith,
                 "rouge": {k: {t: round(100 * v, 2) for t, v in s.items()} for k, s in scores.items()}}
 
     def finish(self, seconds: float) -> Report:
@@ -154,6 +175,8 @@ class _Tally:
         r.final_checks = dict(self.finals.most_common())
         r.french_rate = round(self.french / r.documents, 4) if r.documents else 0.0
         r.mean_words = round(self.words / r.documents, 1) if r.documents else 0.0
+        r.faithfulness = self.faith.as_dict()
+        r.faithfulness_baselines = {k: f.as_dict() for k, f in self.baselines.items()}
         return r
 
 
@@ -169,7 +192,8 @@ def evaluate(path: str, *, model: str | None = None, length: str = "short", syst
     if summarizer is None:
         from .summarizer import Summarizer
 
-        summarizer = Summarizer(model, length=length, use_cache=use_cache, cache_dir=cache_dir, threads=threads)
+        summarizer = Summarizer(model, length=length, use_cache=use_cache, cache_dir=cache_dir, threads=threads,
+                                cite=False)  # faithfulness is measured below, for every system alike
     try:
         return _run(path, rows, summarizer.ref.name, length, per_doc, progress, _model_source(rows, summarizer))
     finally:
@@ -249,9 +273,17 @@ def format_report(r: Report) -> str:
             "guard failures (attempts): " + (", ".join(f"{k} {v}" for k, v in r.guard_failures.items()) or "none")
             + f"; documents with ≥1 failure: {r.documents_with_failures}",
             "checks on final texts: " + (", ".join(f"{k} {v}" for k, v in r.final_checks.items()) or "all pass"),
+            "faithfulness              supported sentences / invented entities",
+            *(f"  {name:<24} {_pct(f.get('supported_share'))} of {f['sentences']}   "
+              f"{_pct(f.get('invented_entity_rate'))} of {f['entities']}"
+              for name, f in [(r.system, r.faithfulness), *r.faithfulness_baselines.items()] if f),
             f"time: {r.seconds:.1f} s, {r.docs_per_second:.2f} documents/s"
             + (f", tokens in/out {r.tokens_in}/{r.tokens_out}" if r.tokens_in else "")]
     return "\n".join(out)
+
+
+def _pct(share: float | None) -> str:
+    return f"{100 * share:5.1f} %" if share is not None else "    — "
 
 
 def run_cli_eval(data: str, *, as_json: bool = False, output: str | None = None, **kwargs: Any) -> str:

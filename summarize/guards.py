@@ -17,10 +17,11 @@ EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERE
     "empty", "degenerate", "not-french", "echo", "too-long", "invented-number", "invented-name", "garbled",
     "uncovered")
 URL, ENGLISH = "url", "english-sentence"  # output rules (issue 11)
+MARKUP = "markup"  # output rules (issue 23): HTML tags or entities the model wrote
 DATES = "invented-date"
 # Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
 # summary cached before a rule existed (one with a bare URL) is recomputed, not served.
-RULES_VERSION = "rules-2"  # rules-2: invented weekdays and months
+RULES_VERSION = "rules-3"  # rules-2: invented weekdays and months; rules-3: markup
 FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
@@ -46,6 +47,12 @@ _NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
 _CALENDAR = frozenset("""lundi mardi mercredi jeudi vendredi samedi dimanche janvier fevrier mars avril mai juin
     juillet aout septembre octobre novembre decembre""".split())
 _WORDS = re.compile(r"\w+", re.UNICODE)
+# Markup in a summary (issue 23): gemma3-270m wrapped two of ten real-document summaries in
+# « <b>…</b> ». The clean-up strips tags from the *document*, so any tag here is the model's
+# own; any tag name counts (« <strong> », « <start_of_turn> »), not only cleanup's HTML list.
+# A letter right after « < » is required: « moins de < 5 % » and the prompt's fences are not tags.
+# « <unk> » is not markup but a tokenizer's unknown-token mark (BARThez writes « <unk>le-de-France »).
+_MARKUP = re.compile(r"</?(?!unk>)[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>|&(?:[a-zA-Z]{2,8}|#\d{2,5}|#x[0-9a-fA-F]{2,4});")
 
 
 def clean(text: str, *, truncated: bool = False) -> str:
@@ -70,18 +77,23 @@ def _spans(text: str) -> list[str]:
     return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
 
 
+def has_markup(text: str) -> bool:
+    """Whether a text holds an HTML/XML tag or entity: never in a summary, for any model."""
+    return bool(_MARKUP.search(text))
+
+
 def _foreign(sentence: str) -> bool:
-    return has_url(sentence) or is_english(sentence.strip())
+    return has_url(sentence) or has_markup(sentence) or is_english(sentence.strip())
 
 
 def foreign_sentences(text: str) -> list[str]:
-    """Sentences a French summary must not contain: one with a bare URL, or English."""
+    """Sentences a French summary must not contain: one with a bare URL or markup, or English."""
     return [s.strip() for s in _spans(text) if _foreign(s)]
 
 
 def keep_french(text: str) -> str:
     """The summary without its foreign sentences (a copied English passage, a sentence with a
-    URL), the rest unchanged and in order; empty when nothing else is left (the guards then
+    URL or a tag), the rest unchanged and in order; empty when nothing else is left (the guards then
     fail it as empty)."""
     spans = _spans(text)
     kept = [s for s in spans if not _foreign(s)]
@@ -250,6 +262,8 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(GARBLED)
     if has_url(text):
         failures.append(URL)
+    if has_markup(text):
+        failures.append(MARKUP)
     if any(is_english(s.strip()) for s in _spans(text)):
         failures.append(ENGLISH)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)

@@ -12,10 +12,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import discovery, paths
 from .errors import ModelError, UnknownModelError, UsageError
+
+if TYPE_CHECKING:
+    from .transfer import Progress
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -129,10 +132,13 @@ def resolve(spec: str | None) -> ModelRef:
     if name in catalog:
         entry = catalog[name]
         found = find_user_file(entry["file"])
-        if found is None:
-            raise UsageError(f"catalog model {name!r} is not downloaded",
-                             hint=f"run `summarize models pull {name}` or put {entry['file']} in models/")
-        return ModelRef(name, str(found), "catalog", entry.get("license"))
+        if found is not None:
+            return ModelRef(name, str(found), "catalog", entry.get("license"))
+        elsewhere = on_disk(entry, discovery.discover())  # another tool's copy: used where it is
+        if elsewhere is not None:
+            return ModelRef(name, elsewhere.path, "catalog", entry.get("license"), sha256=elsewhere.sha256)
+        raise UsageError(f"catalog model {name!r} is not downloaded",
+                         hint=f"run `summarize models pull {name}` or put {entry['file']} in models/")
     as_path = Path(spec).expanduser()
     if as_path.suffix.lower() == ".gguf" or os.sep in spec or as_path.exists():
         if not as_path.is_file():
@@ -180,28 +186,42 @@ def available(gpu_layers: str | int | None = None, check: bool = False) -> list[
             refs.append(make())
         except ModelError as exc:
             rows.append({"name": name, "source": "embedded", "usable": False, "error": str(exc)})
-    for name, entry in load_catalog().items():
-        found = find_user_file(entry["file"])
-        if found is None:
-            pinned = "" if pinned_download(entry) else "; the catalog pins no sha256 and size: pull needs --sha256 and --size"
+    found_elsewhere = discovery.discover()
+    catalog = dict(sorted(load_catalog().items(), key=lambda kv: kv[1].get("rank", 99)))
+    extra: dict[str, dict[str, Any]] = {}  # what the catalog says of each entry
+    for name, entry in catalog.items():
+        extra[name] = catalog_info(name, entry)
+        local = find_user_file(entry["file"])
+        elsewhere = None if local is not None else on_disk(entry, found_elsewhere)
+        if local is not None:
+            refs.append(ModelRef(name, str(local), "catalog", entry.get("license")))
+        elif elsewhere is not None:
+            refs.append(ModelRef(name, elsewhere.path, "catalog", entry.get("license"), sha256=elsewhere.sha256))
+            extra[name]["on_disk"] = elsewhere.name
+        else:
             rows.append({"name": name, "source": "catalog", "usable": False, "license": entry.get("license"),
                          "context": entry.get("context"),
                          "size": entry.get("size") or int(entry.get("size_gb", 0) * 1e9),
-                         "pinned": pinned_download(entry),
-                         "error": f"not downloaded (summarize models pull {name}){pinned}"})
-        else:
-            refs.append(ModelRef(name, str(found), "catalog", entry.get("license")))
+                         "error": f"not downloaded ({extra[name]['pull']})", **extra[name]})
     known = {os.path.realpath(r.path) for r in refs}
     refs += [ModelRef(p.name, str(p), "file") for p in user_files() if os.path.realpath(p) not in known]
     for ref in refs:
         row: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": ref.path, "license": ref.license,
                                "adapter": ref.adapter}
-        rows.append(_with_header(row, read_gguf, ref.license))
-    rows += [_with_header(f.as_row(), read_gguf) if check and f.usable else f.as_row() for f in discovery.discover()]
+        if ref.sha256:
+            row["sha256"] = ref.sha256
+        row = _with_header(row, read_gguf, ref.license)
+        if ref.source == "catalog":
+            row.update(extra[ref.name])
+        rows.append(row)
+    rows += [_with_header(f.as_row(), read_gguf) if check and f.usable else f.as_row() for f in found_elsewhere]
     layers = gpu.planned(gpu_layers)["gpu_layers"]
     for row in rows:
         if row.get("usable"):
             row["gpu_layers"] = layers
+    best = suggest(rows, total_ram())
+    if best is not None:
+        best["suggested"] = True
     order = {"embedded": 0, "catalog": 1, "file": 2}
     return sorted(rows, key=lambda r: (order.get(r["source"], 3), not r.get("usable", False)))
 
@@ -217,14 +237,61 @@ def _with_header(row: dict[str, Any], read_gguf: Any, license: str | None = None
     return row
 
 
-def pinned_download(entry: dict[str, Any]) -> bool:
-    """A catalog entry `models pull` may download: its file's sha256 and size are pinned."""
+def catalog_info(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """What `summarize models` shows of a catalog entry besides the file: needs, license, pin."""
+    from .download import part_path, pin_command, pin_of
+
+    pin = pin_of(entry)
+    info = {"ram_gb": entry.get("ram_gb"), "speed": entry.get("speed"), "rank": entry.get("rank"),
+            "gated": bool(entry.get("gated")), "good_at": entry.get("good_at"), "revision": entry.get("revision"),
+            "pinned": pin is not None, "pin": None if pin is None else ("sha256+size" if pin.size else "sha256"),
+            "pull": f"summarize models pull {name}" if pin else pin_command(name, entry)}
+    part = part_path(entry)
+    if part.is_file():
+        info["partial"] = part.stat().st_size  # a cut pull: the next one resumes
+    return info
+
+
+def on_disk(entry: dict[str, Any], found: list[discovery.Found]) -> discovery.Found | None:
+    """Another tool's copy of the entry's file: the same digest (ollama and HF blobs are named by
+    it), or the same repository and file name (LM Studio, llama.cpp's cache) when no digest says otherwise."""
     from .download import pin_of
 
-    return pin_of(entry) is not None
+    pin = pin_of(entry)
+    tail = f"{entry['repo']}/{entry['file']}".lower()
+    flat = f"{entry['repo'].replace('/', '_')}_{entry['file']}".lower()
+    for item in found:
+        if not item.usable:
+            continue
+        if pin is not None and item.sha256 is not None:
+            if item.sha256 == pin.sha256:
+                return item
+            continue  # another revision of the file: not the pinned bytes
+        if item.name.partition(":")[2].lower() in (tail, flat):
+            return item
+    return None
 
 
-def pull(name: str, *, sha256: str | None = None, size: int | None = None) -> Path:
+RAM_SHARE = 0.75  # a quarter of the memory stays for the system and the apps open beside
+
+
+def total_ram() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
+def suggest(rows: list[dict[str, Any]], ram: int) -> dict[str, Any] | None:
+    """The best-ranked catalog model whose RAM need fits: on disk already, or pinned and open to
+    download without a login."""
+    budget = ram * RAM_SHARE / 1e9
+    fits = [r for r in rows if r.get("source") == "catalog" and r.get("ram_gb") and r["ram_gb"] <= budget
+            and (r.get("usable") or (r.get("pinned") and not r.get("gated")))]
+    return min(fits, key=lambda r: r.get("rank") or 99, default=None)
+
+
+def pull(name: str, *, sha256: str | None = None, size: int | None = None,
+         progress: Progress | None = None) -> Path:
     """Explicit download of a catalog model (the only network access summarize ever makes)."""
     from .download import pull_entry
 
@@ -232,4 +299,4 @@ def pull(name: str, *, sha256: str | None = None, size: int | None = None) -> Pa
     key = ALIASES.get(name.lower(), name.lower())
     if key not in catalog:
         raise UnknownModelError(f"{name!r} is not in the catalog", hint="see `summarize models` for names")
-    return pull_entry(key, catalog[key], sha256=sha256, size=size)
+    return pull_entry(key, catalog[key], sha256=sha256, size=size, progress=progress)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import DocumentError
+from .quality.layout import Layout, pdf_layout, text_layout
 from .text import normalize
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # a hostile or accidental huge input cannot exhaust memory
@@ -31,13 +32,14 @@ class Document:
     encoding: str | None = None
     note: str | None = None  # e.g. "invalid UTF-8 bytes replaced"
     sha256: str | None = None  # of the bytes on disk: the batch manifest identifies inputs by it
+    layout: Layout | None = None  # where the text's lines and pages are in the file (citations, issue 20)
 
 
 def read_document(source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     if source == "-":
         data = sys.stdin.buffer.read(max_bytes + 1)
         _check_size(source, len(data), max_bytes)
-        return _hashed(_finish(source, "text", *_decode(source, data)), data)
+        return _hashed(_read_text(source, data), data)
     path = Path(source)
     try:
         st = path.stat()
@@ -146,7 +148,10 @@ def _legacy_french(data: bytes) -> tuple[str, str | None, str | None] | None:
 
 
 def _read_text(source: str, data: bytes) -> Document:
-    return _finish(source, "text", *_decode(source, data))
+    text, encoding, note = _decode(source, data)
+    doc = _finish(source, "text", text, encoding, note)
+    doc.layout = text_layout(text)  # the file's line numbers and slide breaks, which normalizing loses
+    return doc
 
 
 def _read_html(source: str, data: bytes) -> Document:
@@ -162,7 +167,9 @@ def _read_html(source: str, data: bytes) -> Document:
     if not text.strip() or _only_links(html, text):
         raise DocumentError("no article text found in the HTML", path=source,
                             hint="the page may be only navigation or need JavaScript; save its text instead")
-    return _finish(source, "html", text, encoding)
+    doc = _finish(source, "html", text, encoding)
+    doc.layout = Layout(format="html")
+    return doc
 
 
 def _only_links(html: str, text: str) -> bool:
@@ -194,7 +201,8 @@ def _read_pdf(source: str, data: bytes) -> Document:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise DocumentError("PDF is encrypted", path=source, hint="remove the password first")
-        text = "\n\n".join((page.extract_text() or "") for page in reader.pages)
+        pages = [page.extract_text() or "" for page in reader.pages]
+        text = "\n\n".join(pages)
     except DocumentError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, OSError) as exc:
@@ -202,7 +210,9 @@ def _read_pdf(source: str, data: bytes) -> Document:
                             hint="open and re-save it, or export its text") from None
     if not text.strip():
         raise DocumentError("PDF has no text layer (scanned?)", path=source, hint="run OCR on it first")
-    return _finish(source, "pdf", text)
+    doc = _finish(source, "pdf", text)
+    doc.layout = pdf_layout(doc.text, pages)
+    return doc
 
 
 MAX_UNZIPPED = 256 * 1024 * 1024  # a DOCX is a zip: 10 MB can declare gigabytes (zip bomb)
@@ -239,7 +249,9 @@ def _read_docx(source: str, data: bytes) -> Document:
     for table in document.tables:
         for row in table.rows:
             parts.append(" | ".join(cell.text for cell in row.cells))
-    return _finish(source, "docx", "\n\n".join(parts))
+    doc = _finish(source, "docx", "\n\n".join(parts))
+    doc.layout = Layout(format="docx")
+    return doc
 
 
 _READERS: dict[str, Callable[[str, bytes], Document]] = {

@@ -21,12 +21,14 @@ from .limits import resolve_max_tokens
 from .text import normalize, sha256_text
 
 # Versions of what the text and the output go through besides the prompt: the clean-up
-# (cleanup.py) and the output rules (guards.py: no bare URL, no English sentence). Literal
+# (cleanup.py), the output rules (guards.py: no bare URL, no English sentence) and the
+# support rule (quality/: a sentence no passage supports is dropped). Literal
 # here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
-TEXT_RULES = "clean-1+rules-2"
+TEXT_RULES = "clean-1+rules-3+support-1"
 
 if TYPE_CHECKING:
     from .planner import Plan
+    from .quality.layout import Layout
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
@@ -59,6 +61,10 @@ class Result:
     # cpu_seconds), so a rerun still says what each summary cost.
     cost: dict[str, Any] | None = None
     gpu_layers: str | int | None = None  # layers offloaded to a GPU when computed (not in the cache key: gpu.py)
+    # Each sentence with the source passages that support it (quality/attribution.py); computed
+    # on every call, hit or miss, never cached (the layout of the file is not in the key).
+    sentences: list[dict[str, Any]] | None = None
+    supported: float | None = None  # share of the sentences supported
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,7 +75,8 @@ class Summarizer:
                  use_cache: bool = True, ctx: int | None = None, threads: int | None = None,
                  verbose: bool = False, max_bytes: int = DEFAULT_MAX_BYTES, prompts: str = "fr",
                  backend: Backend | None = None, max_tokens: int | None = None,
-                 remote: RemoteOptions | None = None, gpu_layers: str | int | None = None) -> None:
+                 remote: RemoteOptions | None = None, gpu_layers: str | int | None = None,
+                 cite: bool = True) -> None:
         if length not in prompt_data.LENGTHS:
             raise UsageError(f"unknown length {length!r}", hint="use short, medium or long")
         from . import gpu
@@ -77,6 +84,7 @@ class Summarizer:
         self.gpu_layers = gpu.parse(gpu_layers)  # a bad value fails before any work
         self.ref = models.resolve(model)
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
+        self.cite = cite  # attribute each sentence of a result to its source passages (--no-cite: off)
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
         self.prompts = prompt_data.load(prompts)
         if self.ref.adapter:  # a fine-tuned model is prompted with its training template
@@ -126,10 +134,11 @@ class Summarizer:
     # -- public API ------------------------------------------------------------
     def summarize_file(self, source: str, on_text: OnText | None = None, progress: Progress | None = None) -> Result:
         doc = read_document(source, max_bytes=self.max_bytes)
-        return self.summarize_text(doc.text, source=source, on_text=on_text, progress=progress)
+        return self.summarize_text(doc.text, source=source, on_text=on_text, progress=progress, layout=doc.layout)
 
     def summarize_text(self, text: str, *, source: str = "<text>", on_text: OnText | None = None,
-                       progress: Progress | None = None) -> Result:
+                       progress: Progress | None = None, layout: Layout | None = None) -> Result:
+        """``layout`` (a reader's ``Document.layout``) places the cited passages in the file."""
         start = time.perf_counter()
         text = normalize(text)
         if not text:
@@ -144,8 +153,8 @@ class Summarizer:
                 on_text(hit.summary)
             meta = {k: v for k, v in hit.meta.items() if k in ("method", "guard_failures", "plan")}
             cost = {k: hit.meta.get(k) for k in ("tokens_in", "tokens_out", "seconds", "cpu_seconds", "gpu_layers")}
-            return Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
-                          cost=cost, **base, **meta)
+            return self._cite(Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
+                                     cost=cost, **base, **meta), text, layout, hit.meta)
         result = Result(summary="", **base)
         from .cleanup import clean_lines
 
@@ -162,11 +171,30 @@ class Summarizer:
 
         # Each stage already obeys the output rules; this holds them for the joined text too.
         result.summary = french_typography(keep_french(summary) or summary)
+        self._cite(result, read, layout)
         result.seconds = time.perf_counter() - start
         result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
         key = self._key("document", read, self.length)  # again: a server's model identity may have been refreshed
-        self.cache.put(key, "document", result.summary,
-                       {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")})
+        meta = {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")}
+        self.cache.put(key, "document", result.summary, {**meta, "cite_layout": _layout_id(layout)})
+        return result
+
+    def _cite(self, result: Result, text: str, layout: Layout | None, hit: dict[str, Any] | None = None) -> Result:
+        """Each sentence of the final summary with its passages in ``text`` (the text as read:
+        offsets index it). Sentences still unsupported here — a fusion's, an older cache
+        entry's — are marked, not hidden: ``supported: false``, and « [non vérifié] » in Markdown.
+        A cache hit reuses the stored attribution when the file's layout is the same (the key
+        hashes the text, not where its lines are), so a hit imports no BM25."""
+        if not self.cite or not result.summary:
+            return result
+        if hit is not None and hit.get("sentences") is not None and hit.get("cite_layout") == _layout_id(layout):
+            result.sentences, result.supported = hit["sentences"], hit.get("supported")
+            return result
+        from .quality import attribution
+
+        sentences = attribution.attribute(result.summary, attribution.Index(text, layout))
+        result.sentences = [s.as_dict() for s in sentences]
+        result.supported = round(attribution.supported_share(sentences), 4)
         return result
 
     def prefetch(self, texts: list[str]) -> None:
@@ -257,6 +285,7 @@ class Summarizer:
                inputs: list[str] | None = None) -> str:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
         from . import extractive, guards, injection  # here: a cache hit never pays their regexes (~15 ms)
+        from .quality import attribution
 
         content_key = content  # the retry may strip instructions from content; the key is the original
         key = self._key(stage, content, length, part=part, parts=parts)
@@ -276,6 +305,7 @@ class Summarizer:
         template_text = _text_of(template)
         max_words = int(self.prompts.max_tokens(length) * 1.2)
         method, failures, summary = "model", [], ""
+        index = None  # the content's passages, built at the first output to check (quality/attribution.py)
         record["input"] = self.prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
         for attempt, (retry, overrides) in enumerate(ATTEMPTS):
             if attempt:  # later attempts: the template's retry variant (other examples), other decoding
@@ -295,12 +325,20 @@ class Summarizer:
             kept = guards.keep_french(summary)  # output rules: a copied English passage or URL goes
             if inputs:  # a fusion keeps only the sentences its partial summaries support
                 kept = guards.keep_supported(kept, inputs)
+            grounded = True
+            if not inputs and kept:  # a sentence no passage of the content supports is dropped (issue 20)
+                index = index or attribution.Index(content)
+                kept, unsupported, grounded = attribution.keep_supported(kept, index)
+                if unsupported:
+                    record["dropped_sentences"] = record.get("dropped_sentences", 0) + unsupported
             if kept != summary:
                 dropped = len(guards.foreign_sentences(summary)) + (len(guards.unsupported(summary, inputs))
                                                                      if inputs else 0)
                 record["dropped_sentences"] = record.get("dropped_sentences", 0) + dropped
                 summary = kept
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
+            if not grounded:  # most of its sentences unsupported: retried, then the extractive fallback
+                failures.append(attribution.UNSUPPORTED)
             if inputs and not failures and guards.uncovered(summary, inputs):
                 failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
             result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)
@@ -325,6 +363,16 @@ class Summarizer:
         if self._backend is not None:
             self._backend.close()
         self.cache.close()
+
+
+def _layout_id(layout: Layout | None) -> str | None:
+    """What the stored attribution's locations depend on besides the text."""
+    if layout is None:
+        return None
+    import json
+    from dataclasses import asdict
+
+    return sha256_text(json.dumps(asdict(layout)))
 
 
 def _n_words(texts: list[str]) -> int:

@@ -59,8 +59,13 @@ def write_synthesis(out: Path, rows: Sequence[dict[str, Any]], summarizer: Any) 
     if not docs:
         return None, (0, 0)
     parts, method, spent = synthesize(docs, summarizer)
+    passages = None
+    if getattr(summarizer, "cite", True):  # each point's passages in the cited files themselves (issue 20)
+        from .quality.cite import corpus_passages
+
+        passages = corpus_passages(parts[0] + parts[1], [d["path"] for d in docs])
     path = out / OUTPUT
-    write_if_changed(path, render(docs, parts, method, summarizer.ref.name).encode("utf-8"))
+    write_if_changed(path, render(docs, parts, method, summarizer.ref.name, passages).encode("utf-8"))
     return path, spent
 
 
@@ -172,7 +177,10 @@ def extractive(docs: Sequence[dict[str, Any]]) -> Cited:
     return out
 
 
-def render(docs: Sequence[dict[str, Any]], parts: tuple[Cited, Cited], method: str, model: str) -> str:
+def render(docs: Sequence[dict[str, Any]], parts: tuple[Cited, Cited], method: str, model: str,
+           passages: list[list[dict[str, Any]]] | None = None) -> str:
+    """The synthesis in Markdown; with ``passages`` (one list per point), each point's quoted
+    passages of the cited files follow it as a nested list."""
     overview, points = parts
     lines = ["# Synthèse du corpus", "",
              f"{len(docs)} document(s) · modèle {model} · méthode {method} · "
@@ -180,9 +188,14 @@ def render(docs: Sequence[dict[str, Any]], parts: tuple[Cited, Cited], method: s
     if overview and points:  # say which points the model wrote and which come from uncovered summaries
         lines[2] += f" {len(points)} point(s) en fin de liste reprennent des résumés que le modèle n'a pas couverts."
     lines += ["## Points principaux", ""]
-    for sentence, cited in overview + points:
+    for n, (sentence, cited) in enumerate(overview + points):
         refs = " ; ".join(_code(docs[i]["path"]) for i in cited)
         lines.append(f"- {sentence} [source : {refs}]")
+        if passages is not None:
+            from .quality.cite import quote, where
+
+            lines += [f"  - {_code(p['file'])}{', ' + where(p) if where(p) else ''} — {quote(p['quote'])}"
+                      for p in passages[n]]
     lines += ["", "## Sources", ""]
     for doc in docs:
         link = f" ([résumé](<{doc['output']}>))" if doc.get("output") else ""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from summarize import guards
+from summarize.quality.cite import uncited
 
 from .conftest import ROOT
 from .docgen import FRENCH_NEWS, LATIN1_FRENCH, make_docx, make_pdf, unreadable_file, write_corpus
@@ -54,7 +55,7 @@ def _cache_rows(cache: Path) -> dict[str, str]:
 def _md_summary(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("---\n") and text.count("\n---\n") == 1
-    return text.split("\n\n", 2)[2].rstrip("\n")
+    return uncited(text.split("\n\n", 2)[2].rstrip("\n"))  # without the references (issue 20)
 
 
 def _check_complete(out: Path, cache: Path, docs: list[Path]) -> list[dict]:
@@ -117,6 +118,14 @@ def test_html_summary_is_about_the_article_not_the_menus(formats_run):
     assert any(word in summary for word in ("médiathèque", "quimper", "ursulines", "rénovation"))
     for noise in ("cookie", "horoscope", "newsletter", "abonnez", "mentions légales", "stade brestois", "cuisine"):
         assert noise not in summary, summary
+
+
+def test_markdown_shows_references_and_the_manifest_a_supported_share(formats_run):
+    _, _, out, _ = formats_run
+    for row in _manifest(out):
+        text = (out / row["output"]).read_text(encoding="utf-8")
+        assert 0 <= row["supported"] <= 1 and f"supported: {row['supported']}" in text
+        assert "\n\nSources :\n\n1. " in text and " [1" in text
 
 
 def test_synthesis_cites_a_source_file_for_every_point(formats_run):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from summarize import cleanup, guards, summarizer
+from summarize import cleanup, guards, quality, summarizer
 from summarize.extractive import sentences
 from summarize.text import normalize
 
@@ -45,7 +45,7 @@ def assert_keeps_content(raw: str, cleaned: str, *, skipped: set[str] = frozense
 
 
 def test_versions_in_the_cache_key_match_the_modules() -> None:
-    assert summarizer.TEXT_RULES == f"{cleanup.VERSION}+{guards.RULES_VERSION}"
+    assert summarizer.TEXT_RULES == f"{cleanup.VERSION}+{guards.RULES_VERSION}+{quality.VERSION}"
 
 
 # -- the seeds ---------------------------------------------------------------

@@ -153,3 +153,38 @@ def test_fusion_sentences_must_be_supported_by_what_they_fuse() -> None:
     assert guards.unsupported(fused, parts) == [fused.split(". ")[0] + "."]
     assert guards.keep_supported(fused, parts) == "Le modèle d'IA générative LLaMA 1 de Meta a demandé 2 048 GPU."
     assert guards.keep_supported(" ".join(parts), parts) == " ".join(parts)
+
+
+# -- output rules (issue 23): no markup ----------------------------------------
+
+@pytest.mark.parametrize("summary", [
+    "<b>Le conseil municipal a voté le budget de la ville.</b>",  # what gemma3-270m wrote (2 of 10 documents)
+    "Le conseil municipal a voté le <strong>budget</strong> de la ville.",
+    "Le conseil municipal a voté le budget.<br/> La ville investit dans les écoles.",
+    "Le conseil municipal a voté le budget de la ville&nbsp;: les écoles d'abord.",
+    '<span class="x">Le conseil municipal a voté le budget de la ville.</span>',
+])
+def test_markup_is_a_guard_failure(summary: str) -> None:
+    source = "Le conseil municipal a voté le budget de la ville : la ville investit dans les écoles d'abord."
+    assert guards.has_markup(summary)
+    assert guards.MARKUP in guards.check(summary, source, template="", max_words=100)
+
+
+def test_markup_sentences_are_dropped_like_urls() -> None:
+    kept = guards.keep_french("Le budget est voté. Les <i>écoles</i> d'abord. La ville investit.")
+    assert kept == "Le budget est voté. La ville investit."
+    assert guards.keep_french("<b>Le budget est voté.</b>") == ""  # nothing left: the guards fail it as empty
+
+
+@pytest.mark.parametrize("text", [
+    "Le taux reste < 5 % selon l'Insee, et la dette > 100 % du PIB.",  # comparisons, not tags
+    "Le groupe AT&T rachète Time Warner.", "<<< Le budget est voté. >>>",
+])
+def test_text_that_only_looks_like_markup_passes(text: str) -> None:
+    assert not guards.has_markup(text)
+
+
+@pytest.mark.parametrize("case", GOOD, ids=lambda c: c["doc"])
+def test_faithful_summaries_have_no_markup(case: dict) -> None:
+    assert guards.MARKUP not in guards.check(case["summary"], case["source"], template=case["template"],
+                                             max_words=115)

@@ -31,6 +31,7 @@ import ray
 from summarize.batch import BatchOptions, run_batch
 from summarize.engines.ray_data import DocumentWorker, RayOptions
 from summarize.errors import ModelError, UsageError
+from summarize.quality.cite import uncited
 
 from . import ray_fakes
 from .conftest import ROOT
@@ -82,7 +83,8 @@ def test_two_actors_load_the_model_once_each_and_generate_each_document_once(loc
     assert [r["path"] for r in rows] == sorted(map(str, docs))  # final manifest in corpus order
     for row in rows:
         assert row["status"] == "ok" and row["summary"] == ray_fakes.SUMMARY
-        assert (tmp_path / "out" / row["output"]).read_text(encoding="utf-8").endswith(ray_fakes.SUMMARY + "\n")
+        md = (tmp_path / "out" / row["output"]).read_text(encoding="utf-8")
+        assert uncited(md.rstrip("\n")).endswith(ray_fakes.SUMMARY) and "Sources :" in md  # with its references
     report = json.loads((tmp_path / "out" / "sobriety.json").read_text())
     workers = report["ray"]["workers"]
     assert report["engine"] == "ray" and len(workers) == 2 and sum(w["documents"] for w in workers) == 12

@@ -1,6 +1,8 @@
-"""The training pipeline's torch-free parts (training/): GGUF → HF mapping on a tiny GGUF
-written here, the LoRA GGUF export, and tokenization parity with the product's llama.cpp
-tokenizer. The torch steps (rebuild check, training) run in training/README.md's CPU demo."""
+"""The training pipeline (training/): GGUF → HF mapping on a tiny GGUF written here, the LoRA
+GGUF export, tokenization parity with the product's llama.cpp tokenizer, the grounded
+targets, and — when the train extra (torch, transformers, peft) is installed — the
+training loop on a tiny random Gemma 3: the chunked loss, exact resume, the compact
+committed checkpoint and SIGTERM. The real model's steps run in training/README.md's runs."""
 from __future__ import annotations
 
 import hashlib
@@ -145,12 +147,192 @@ def test_training_tokens_are_the_products_tokens(gemma_path) -> None:
     [example] = list(prepare.build(iter([row]), tok, max_doc_tokens=1024))
     backend = LlamaCppBackend(read_gguf(gemma_path), tokenizer_only=True)
     try:
-        prompt = prompts.load().tuned().render("single", article, chat=False, length=example.length)
+        prompt = prepare.rewrite_prompts().render("single", article, chat=False, length=example.length)
         ids, _ = backend.prompt_tokens(prompt)
-        assert example.prompt == list(ids)
+        assert example.prompt == list(ids) and prompt.text.startswith("Document :\n<<<\nLe conseil municipal")
         target_text = tok.decode(example.target[:-1])
         assert example.target[-1] == tok.eos and target_text.startswith(row["abstract"])
         assert example.target[:-1] == list(backend.tokenizer.tokenize(target_text.encode(), add_bos=False,
                                                                       special=False))
     finally:
         backend.close()
+
+
+# -- grounded targets, extract-then-rewrite prompts (issue 23) ------------------
+
+ARTICLE = ("Le conseil municipal de Nantes a voté lundi soir la piétonnisation du centre-ville. Les commerçants, "
+           "inquiets, réclament des places de stationnement. La maire promet des navettes gratuites. "
+           "Les travaux commenceront en mars et dureront six mois, selon la mairie.")
+
+
+def test_targets_keep_only_sentences_the_input_grounds() -> None:
+    from training import prepare
+
+    ok = "Nantes va rendre son centre-ville piéton, malgré les commerçants."
+    assert prepare.grounded(ok, ARTICLE) == ok
+    # A weekday, a number and a name the article does not hold: those sentences go, the rest stays.
+    assert prepare.grounded(ok + " Le vote a eu lieu mardi.", ARTICLE) == ok
+    assert prepare.grounded(ok + " Il coûtera 12 millions d'euros.", ARTICLE) == ok
+    assert prepare.grounded("Selon Johanna Rolland, le centre sera piéton en mars prochain.", ARTICLE) is None
+
+
+def test_rewrite_prompt_shows_the_opening_sentences_with_the_length_tag() -> None:
+    from training import prepare
+
+    words = {"short": 14, "medium": 20, "long": 40}
+    text = prepare.rewrite_prompts(words).render("single", ARTICLE, chat=False, length="short").text
+    assert text.startswith("Document :\n<<<\nLe conseil municipal de Nantes a voté lundi soir")
+    assert "Les commerçants" in text and "navettes" not in text  # whole sentences until ≥ 14 words
+    assert text.endswith(">>>\n\nRésumé court :\n")
+    long = prepare.rewrite_prompts(words).render("single", ARTICLE, chat=False, length="long").text
+    assert "six mois" in long and long.endswith("Résumé long :\n")
+
+
+# -- the training loop on a tiny Gemma 3 (needs the train extra) ------------------------------
+
+TINY_VOCAB = 320
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A random 2-layer Gemma 3 saved as the rebuilt model would be, and tokenized data."""
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    from training import prepare
+
+    root = tmp_path_factory.mktemp("tiny")
+    config = transformers.Gemma3TextConfig(
+        vocab_size=TINY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=256, sliding_window=16, pad_token_id=0,
+        bos_token_id=2, eos_token_id=1, layer_types=["sliding_attention", "full_attention"])
+    import torch
+
+    torch.manual_seed(0)
+    transformers.Gemma3ForCausalLM(config).save_pretrained(root / "hf")
+    rng = np.random.default_rng(0)
+
+    def examples(n: int) -> list[prepare.Example]:
+        out = []
+        for i in range(n):
+            prompt = [2] + rng.integers(3, TINY_VOCAB, int(rng.integers(8, 40))).tolist()
+            target = rng.integers(3, 40, int(rng.integers(3, 10))).tolist() + [1]  # a learnable sub-vocabulary
+            out.append(prepare.Example(f"x{i}", "short", prompt, target))
+        return out
+
+    prepare.save(examples(64), root / "train.npz")
+    prepare.save(examples(8), root / "valid.npz")
+    return root
+
+
+def _train(root, run: str, *extra: str) -> None:
+    from training import train
+
+    assert train.main(["--run", run, "--hf", str(root / "hf"), "--train", str(root / "train.npz"),
+                       "--valid", str(root / "valid.npz"), "--out", str(root / run),
+                       "--checkpoints", str(root / f"{run}-ck"), "--batch-tokens", "160", "--accumulate", "2",
+                       "--max-steps", "6", "--warmup", "2", "--lr", "1e-2", "--dtype", "fp32", "--threads", "1",
+                       *extra]) == 0
+
+
+def _adapter(root, run: str) -> dict:
+    import torch
+
+    return torch.load(root / run / "state" / "state.pt", weights_only=False)["adapter"]
+
+
+def _log(root, run: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (root / run / "log.jsonl").read_text().splitlines()]
+
+
+def test_chunked_loss_equals_the_full_softmax() -> None:
+    torch = pytest.importorskip("torch")
+    from training.fastpath import chunked_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(50, 8, generator=g)
+    target = torch.randint(0, 50, (11,), generator=g)
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 2e-2)):
+        hidden = torch.randn(11, 8, generator=g).to(dtype).requires_grad_()
+        ref_hidden = hidden.detach().clone().requires_grad_()
+        loss = chunked_cross_entropy(hidden, weight.to(dtype), target, chunk=4)  # 3 chunks, the last partial
+        ref = torch.nn.functional.cross_entropy((ref_hidden @ weight.to(dtype).T).float(), target)
+        (2 * loss).backward()
+        (2 * ref).backward()
+        assert abs(float(loss.detach()) - float(ref.detach())) < tol
+        torch.testing.assert_close(hidden.grad.float(), ref_hidden.grad.float(), atol=tol, rtol=tol)
+
+
+def test_cpu_dtype_is_bfloat16_only_where_native() -> None:
+    torch = pytest.importorskip("torch")
+    from training import fastpath
+
+    native, why = fastpath.native_bf16()
+    dtype, line = fastpath.cpu_dtype("auto")
+    assert dtype == (torch.bfloat16 if native else torch.float32) and why in line
+    assert fastpath.cpu_dtype("fp32")[0] == torch.float32
+
+
+def test_resume_continues_exactly_and_the_loss_falls(tiny_run) -> None:
+    import torch
+
+    _train(tiny_run, "straight")
+    _train(tiny_run, "stopped", "--steps-this-run", "3")
+    assert _log(tiny_run, "stopped")[-1]["reason"] == "--steps-this-run reached"
+    _train(tiny_run, "stopped", "--resume")
+    a, b = _adapter(tiny_run, "straight"), _adapter(tiny_run, "stopped")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # same bytes as never stopped
+    curve = [e["valid_loss"] for e in _log(tiny_run, "straight") if "valid_loss" in e]
+    assert curve[-1] < curve[0]
+    stretches = [e for e in _log(tiny_run, "stopped") if e.get("event") == "stretch"]
+    assert [s["from"] for s in stretches] == ["start", "full checkpoint (exact)"] and stretches[1]["step"] == 3
+
+
+def test_compact_checkpoint_is_small_exportable_and_resumable(tiny_run, tmp_path) -> None:
+    import json
+    import shutil
+
+    from training import export_lora
+
+    _train(tiny_run, "compact", "--steps-this-run", "3")
+    ck = tiny_run / "compact-ck"
+    state = json.loads((ck / "state.json").read_text())
+    assert state["progress"]["step"] == 3 and set(state["files"]) >= {"adapter_model.safetensors",
+                                                                     "optimizer.safetensors", "log.jsonl"}
+    assert "valid loss" in (ck / "NOTES.md").read_text()
+    assert len(export_lora.export(ck, tmp_path / "a.gguf")) == 64  # the product's adapter format, from the repo
+    shutil.rmtree(tiny_run / "compact" / "state")  # a new machine: only the repository
+    _train(tiny_run, "compact", "--resume")
+    stretch = [e for e in _log(tiny_run, "compact") if e.get("event") == "stretch"][-1]
+    assert stretch["from"].startswith("compact checkpoint") and stretch["step"] == 3
+    assert _log(tiny_run, "compact")[-1]["step"] == 6
+    (ck / "adapter_model.safetensors").write_bytes(b"truncated")
+    with pytest.raises(SystemExit):  # a partial copy is refused, not trained on
+        _train(tiny_run, "compact2", "--resume", "--checkpoints", str(ck))
+
+
+def test_sigterm_saves_and_exits(tiny_run) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = str(tiny_run)
+    cmd = [sys.executable, "-m", "training.train", "--run", "term", "--hf", f"{root}/hf", "--train",
+           f"{root}/train.npz", "--valid", f"{root}/valid.npz", "--out", f"{root}/term", "--checkpoints", "none",
+           "--batch-tokens", "160", "--accumulate", "2", "--max-steps", "100000", "--dtype", "fp32", "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        for line in proc.stdout:
+            if '"loss"' in line:  # training steps are running
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    last = json.loads((tiny_run / "term" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["reason"] == "SIGTERM: saved and stopped" and last["step"] >= 1
+    assert (tiny_run / "term" / "state" / "state.pt").exists()

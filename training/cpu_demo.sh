@@ -11,12 +11,12 @@ t $PY -m training.check_logits --hf training/build/hf | tee "$B/logits.json"
 t $PY -m training.prepare --split train --limit 300 --max-doc-tokens 128 --out "$B/train.npz"
 t $PY -m training.prepare --split valid --limit 32 --max-doc-tokens 128 --out "$B/valid.npz"
 t $PY -m training.train --train "$B/train.npz" --valid "$B/valid.npz" --out "$B/lora" --threads 2 \
-    --max-steps 40 --batch-tokens 384 --accumulate 1 --eval-every 10 --valid-limit 32 --lr 3e-4
+    --max-steps 40 --batch-tokens 384 --accumulate 1 --checkpoints none --save-minutes 0.5 --eval-minutes 0.5 --valid-limit 32 --lr 3e-4
 t $PY -m training.export_lora "$B/lora/best" --out "$B/gemma3-270m-fr.lora.gguf" | tee "$B/sha256.txt"
 # Reproducibility: the same 4 seeded steps twice give the same adapter bytes?
 for run in a b; do
   $PY -m training.train --train "$B/train.npz" --valid "$B/valid.npz" --out "$B/repro_$run" --threads 2 \
-      --max-steps 4 --batch-tokens 384 --accumulate 1 --eval-every 4 --valid-limit 8 --lr 3e-4 > /dev/null
+      --max-steps 4 --batch-tokens 384 --accumulate 1 --checkpoints none --valid-limit 8 --lr 3e-4 > /dev/null
   $PY -m training.export_lora "$B/repro_$run/best" --out "$B/repro_$run.gguf"
 done | tee "$B/repro.txt"
 # The adapter in the product: one summary of a validation article, tuned vs bare.

@@ -52,7 +52,7 @@ def summarize_document(s: Summarizer, item: Item, *, doc: Document | None = None
                 return DEFERRED
         cpu0 = cpu_seconds()
         try:
-            result = s.summarize_text(doc.text, source=item.path, progress=progress)
+            result = s.summarize_text(doc.text, source=item.path, progress=progress, layout=doc.layout)
         finally:
             if lease is not None:
                 lease.release()
@@ -63,7 +63,10 @@ def summarize_document(s: Summarizer, item: Item, *, doc: Document | None = None
     row.update(status="cached" if result.cache_hit else "ok", cache_hit=result.cache_hit,
                summary=result.summary, text_sha256=result.doc_sha256, method=result.method,
                guard_failures=result.guard_failures, run_seconds=round(time.perf_counter() - started, 3),
-               tokens_in=result.tokens_in, tokens_out=result.tokens_out, seconds=round(result.seconds, 3))
+               tokens_in=result.tokens_in, tokens_out=result.tokens_out, seconds=round(result.seconds, 3),
+               supported=result.supported)
+    if result.sentences is not None:  # for the Markdown file only: batch.Job.record takes it out of the manifest row
+        row["sentences"] = result.sentences
     if result.cache_hit:
         # Record what producing this summary cost the first time: the manifest and the
         # Markdown stay identical whichever run (or process, or node) computed it.
@@ -83,7 +86,7 @@ def summarize_document(s: Summarizer, item: Item, *, doc: Document | None = None
 def base_row(item: Item, s: Summarizer) -> dict[str, Any]:
     return {"path": item.path, "output": item.output, "sha256": None, "text_sha256": None, "format": None,
             "encoding": None, "status": "error", "cache_hit": False, "summary": None, "model": s.ref.name,
-            "prompt_version": s.prompts.cache_id, "length": s.length, "method": None, "tokens_in": 0,
+            "prompt_version": s.prompts.cache_id, "length": s.length, "method": None, "supported": None, "tokens_in": 0,
             "tokens_out": 0, "seconds": 0.0, "cpu_seconds": None, "run_seconds": 0.0, "guard_failures": [], "note": None,
             "error": None}
 

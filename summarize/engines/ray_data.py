@@ -23,11 +23,12 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
+from ..quality.layout import Layout
 from ..readers import Document, read_document
 from ..sobriety import cpu_seconds, usable_cores
 from .document import DEFERRED, fatal, one_line, summarize_document
@@ -219,7 +220,8 @@ def _task_row(index: int, item: Item, doc: Document | None) -> dict[str, Any]:
     if doc is not None:  # --ray-ship: the text the driver extracted travels with the row
         row["text"] = doc.text
         row["doc"] = json.dumps({"format": doc.format, "encoding": doc.encoding, "note": doc.note,
-                                 "sha256": doc.sha256})
+                                 "sha256": doc.sha256,  # the layout too: citations name the file's lines
+                                 "layout": asdict(doc.layout) if doc.layout is not None else None})
     return row
 
 
@@ -282,7 +284,9 @@ def _shipped(record: dict[str, Any]) -> Document | None:
     if not isinstance(record.get("text"), str):
         return None
     meta = json.loads(record["doc"])
-    return Document(source=record["path"], text=record["text"], **meta)
+    layout = meta.pop("layout", None)
+    return Document(source=record["path"], text=record["text"], **meta,
+                    layout=Layout(**layout) if layout is not None else None)
 
 
 def _node_name() -> str:

@@ -1,0 +1,101 @@
+"""The valid ROUGE curve beside the loss (issue 23): generate with llama.cpp and score.
+
+    flock /tmp/summarize-cpu.lock python -m training.rouge_curve training/checkpoints/rewrite-1
+    flock /tmp/summarize-cpu.lock python -m training.rouge_curve --bare --out training/checkpoints/rewrite-1/rouge.jsonl
+
+A checkpoint folder (compact, full ``best``: anything with PEFT's adapter_config.json and
+adapter_model.safetensors) is exported to a GGUF LoRA (export_lora.py) and run through the
+product's own ``Summarizer`` (guards, retry, fallback) with the extract-then-rewrite prompt
+it was trained with (prepare.rewrite_prompts), on ``--limit`` valid articles from row
+``--first`` (valid only: never the test split), and scored by ``summarize eval``'s code.
+``--bare`` scores the bare model with the product's prompts on the same articles: the line
+to beat. One JSON line is appended to ``--out`` (default ``<checkpoint>-rouge.jsonl`` beside the
+folder: the trainer swaps the folder itself in at every checkpoint). The folder is copied
+first, so a checkpoint written meanwhile cannot mix two adapters.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def valid_jsonl(path: Path, first: int, limit: int) -> None:
+    """``summarize eval``'s input format from the valid split (abstract → reference)."""
+    from .prepare import read_rows
+
+    with path.open("w", encoding="utf-8") as f:
+        for i, row in enumerate(read_rows("valid", first + limit)):
+            if i >= first:
+                f.write(json.dumps({"id": row["id"], "document": row["document"], "reference": row["abstract"]},
+                                   ensure_ascii=False) + "\n")
+
+
+def score(model: str, data: Path, limit: int, *, prompts: Any = None, threads: int | None = None) -> dict[str, Any]:
+    from summarize.evaluate import evaluate
+    from summarize.summarizer import Summarizer
+
+    summarizer = Summarizer(model, length="short", use_cache=False, threads=threads)
+    if prompts is not None:
+        summarizer.prompts = prompts  # the training template, not fr.toml's [tuned] (until the adapter ships)
+    report = evaluate(str(data), length="short", limit=limit, summarizer=summarizer)
+    return {"rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
+            "rouge_model_unicode": report.rouge_model.get("unicode"), "methods": report.methods,
+            "model_written": round(report.model_documents / max(report.documents, 1), 3),
+            "french_rate": report.french_rate, "guard_failures": report.guard_failures,
+            "documents": report.documents, "mean_words": report.mean_words}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", nargs="?", type=Path, help="a folder with the PEFT adapter files")
+    ap.add_argument("--bare", action="store_true", help="score the bare model (the product's prompts) instead")
+    ap.add_argument("--first", type=int, default=1000, help="first valid row (rows beyond the loss selection slice)")
+    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", type=Path, help="JSONL to append to (default <checkpoint>-rouge.jsonl)")
+    args = ap.parse_args(argv)
+    if not args.bare and args.checkpoint is None:
+        ap.error("give a checkpoint folder, or --bare")
+    out = args.out or args.checkpoint.with_name(args.checkpoint.name + "-rouge.jsonl")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "valid.jsonl"
+        valid_jsonl(data, args.first, args.limit)
+        if args.bare:
+            entry: dict[str, Any] = {"model": "gemma3-270m-base (bare, product prompts)"}
+            entry.update(score("gemma3-270m-base", data, args.limit, threads=args.threads))
+        else:
+            import shutil
+
+            from .checkpoint import existing
+            from .export_lora import export
+            from .prepare import rewrite_prompts
+
+            found = existing(args.checkpoint)
+            if found is None:
+                raise SystemExit(f"{args.checkpoint}: no checkpoint there")
+            copy = Path(shutil.copytree(found, Path(tmp) / "checkpoint"))
+            gguf = Path(tmp) / "adapter.lora.gguf"
+            digest = export(copy, gguf)
+            state_file = copy / "state.json"
+            progress = json.loads(state_file.read_text())["progress"] if state_file.exists() else {}
+            entry = {"model": f"gemma3-270m-base+{args.checkpoint}", "adapter_sha256": digest,
+                     "step": progress.get("step"), "examples": progress.get("examples")}
+            entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, prompts=rewrite_prompts(),
+                               threads=args.threads))
+    entry.update(valid_rows=[args.first, args.first + args.limit], seconds=round(time.perf_counter() - started, 1),
+                 at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    print(json.dumps(entry, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
