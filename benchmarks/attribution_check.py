@@ -41,7 +41,8 @@ _SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / 
                ROOT.parent / "shared")
 SPLITS = {name: Path(os.environ.get("SUMMARIZE_TRAIN_DIR", _SHARED / "train" / "orangesum")) / f"{name}.jsonl.gz"
           for name in ("train", "valid")}
-KINDS = ("number", "name", "place", "negation", "attached")
+KINDS = ("number", "name", "place", "negation", "attached")  # the issue's kinds: the ≥ 90 % goal
+EXTRA = ("word",)  # measured and shown, outside the goal: a lexical rule's known limit
 GROUNDED_STEMS = 0.75
 SURNAMES = ("Lefebvre", "Garnier", "Fournier", "Mercier", "Fontaine", "Rousseau", "Chevalier", "Gauthier",
             "Perrin", "Morin", "Clement", "Barbier", "Arnaud", "Marchand", "Duval", "Brunet", "Schmitt", "Colin")
@@ -94,7 +95,7 @@ def corrupt_number(s: str, article: str, rng: random.Random) -> str | None:
 
 
 def _places(s: str) -> list[re.Match]:
-    return [m for m in _PLACE.finditer(s) if lexicon.fold(m.group(2)) not in lexicon._FUNCTION]
+    return [m for m in _PLACE.finditer(s) if lexicon.fold(m.group(2)) not in lexicon.FUNCTION_WORDS]
 
 
 def corrupt_place(s: str, article: str, rng: random.Random) -> str | None:
@@ -112,7 +113,7 @@ def corrupt_place(s: str, article: str, rng: random.Random) -> str | None:
 def corrupt_name(s: str, article: str, rng: random.Random) -> str | None:
     place_spans = {m.start(2) for m in _places(s)}
     found = [m for m in re.finditer(r"(?<=[\w,;:»\"]\s)[A-ZÀ-ÖØ-Ý][a-zà-ÿ][\w-]{2,}", s)
-             if m.start() not in place_spans and lexicon.fold(m.group()) not in lexicon._FUNCTION]
+             if m.start() not in place_spans and lexicon.fold(m.group()) not in lexicon.FUNCTION_WORDS]
     if not found:
         return None
     m = rng.choice(found)
@@ -137,6 +138,22 @@ def corrupt_negation(s: str, rng: random.Random) -> str | None:
     return None
 
 
+_LOWER_WORD = re.compile(r"(?<![\w'’-])[a-zà-ÿ]{5,}(?![\w'’-])")
+
+
+def corrupt_word(s: str, article: str, donor: str, rng: random.Random) -> str | None:
+    """One content word swapped for one the article never uses, taken from another abstract:
+    the small model's « éco-idéal » for « écocidaire »."""
+    found = [m for m in _LOWER_WORD.finditer(s) if lexicon.fold(m.group()) not in lexicon.FUNCTION_WORDS]
+    known = lexicon.stems(article)
+    options = sorted({m.group() for m in _LOWER_WORD.finditer(donor)
+                      if lexicon.fold(m.group()) not in lexicon.FUNCTION_WORDS and not lexicon.stems(m.group()) & known})
+    if not found or not options:
+        return None
+    m = rng.choice(found)
+    return s[: m.start()] + rng.choice(options) + s[m.end():]
+
+
 def cases(data: list[dict[str, Any]], seed: int = 20) -> Iterator[tuple[str, str, str]]:
     """(kind, sentence, article): kind « untouched » or a corruption."""
     for n, row in enumerate(data):
@@ -149,7 +166,9 @@ def cases(data: list[dict[str, Any]], seed: int = 20) -> Iterator[tuple[str, str
             for kind, made in (("number", corrupt_number(sentence, article, rng)),
                                ("name", corrupt_name(sentence, article, rng)),
                                ("place", corrupt_place(sentence, article, rng)),
-                               ("negation", corrupt_negation(sentence, rng))):
+                               ("negation", corrupt_negation(sentence, rng)),
+                               ("word", corrupt_word(sentence, article,
+                                                     data[rng.randrange(len(data))]["abstract"], rng))):
                 if made and made != sentence:
                     yield kind, made, article
             for _ in range(5):  # another article's first abstract sentence, not grounded here
@@ -162,7 +181,7 @@ def cases(data: list[dict[str, Any]], seed: int = 20) -> Iterator[tuple[str, str
 
 def check(data: list[dict[str, Any]]) -> dict[str, Any]:
     """The confusion table: per kind, how many sentences the rule keeps and flags."""
-    table: dict[str, Counter] = {k: Counter() for k in ("untouched", *KINDS)}
+    table: dict[str, Counter] = {k: Counter() for k in ("untouched", *KINDS, *EXTRA)}
     examples: dict[str, list[str]] = {k: [] for k in table}
     index, indexed = None, None
     started = time.perf_counter()
@@ -182,7 +201,7 @@ def check(data: list[dict[str, Any]]) -> dict[str, Any]:
             "table": {k: dict(v) for k, v in table.items()},
             "kept_untouched": round(untouched["kept"] / max(1, sum(untouched.values())), 4),
             "flagged_corrupted": round(corrupted["flagged"] / max(1, sum(corrupted.values())), 4),
-            "flagged_by_kind": {k: round(table[k]["flagged"] / max(1, sum(table[k].values())), 4) for k in KINDS},
+            "flagged_by_kind": {k: round(table[k]["flagged"] / max(1, sum(table[k].values())), 4) for k in (*KINDS, *EXTRA)},
             "errors": examples}
 
 

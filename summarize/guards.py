@@ -68,7 +68,7 @@ def clean(text: str, *, truncated: bool = False) -> str:
     return text.strip()
 
 
-def _spans(text: str) -> list[str]:
+def sentence_pieces(text: str) -> list[str]:
     """The text cut at its sentence ends, each piece with its trailing space: joined, they
     give the text back unchanged."""
     from .chunking import sentence_ends
@@ -88,14 +88,14 @@ def _foreign(sentence: str) -> bool:
 
 def foreign_sentences(text: str) -> list[str]:
     """Sentences a French summary must not contain: one with a bare URL or markup, or English."""
-    return [s.strip() for s in _spans(text) if _foreign(s)]
+    return [s.strip() for s in sentence_pieces(text) if _foreign(s)]
 
 
 def keep_french(text: str) -> str:
     """The summary without its foreign sentences (a copied English passage, a sentence with a
     URL or a tag), the rest unchanged and in order; empty when nothing else is left (the guards then
     fail it as empty)."""
-    spans = _spans(text)
+    spans = sentence_pieces(text)
     kept = [s for s in spans if not _foreign(s)]
     return text if len(kept) == len(spans) else "".join(kept).strip()
 
@@ -212,7 +212,7 @@ def unsupported(text: str, parts: list[str]) -> list[str]:
     (issue 11, the deck): no name nor number is invented, only the facts."""
     known = _stems(" ".join(parts))
     out = []
-    for span in _spans(text):
+    for span in sentence_pieces(text):
         stems = _stems(span)
         if len(stems) >= 3 and len(stems & known) < FUSION_SUPPORT * len(stems):
             out.append(span.strip())
@@ -221,7 +221,7 @@ def unsupported(text: str, parts: list[str]) -> list[str]:
 
 def keep_supported(text: str, parts: list[str]) -> str:
     """The fusion without its unsupported sentences, the rest unchanged and in order."""
-    spans = _spans(text)
+    spans = sentence_pieces(text)
     bad = set(unsupported(text, parts))
     kept = [s for s in spans if s.strip() not in bad]
     return text if len(kept) == len(spans) else "".join(kept).strip()
@@ -264,7 +264,7 @@ def check(text: str, source: str, *, template: str, max_words: int) -> list[str]
         failures.append(URL)
     if has_markup(text):
         failures.append(MARKUP)
-    if any(is_english(s.strip()) for s in _spans(text)):
+    if any(is_english(s.strip()) for s in sentence_pieces(text)):
         failures.append(ENGLISH)
     from .injection import check as obeys_document  # follows orders found in the document (issue 7)
 

@@ -46,6 +46,19 @@ def test_invented_details_are_not_supported() -> None:
     assert _support("Le capitaine n'a pas été interpellé.")
 
 
+def test_a_copied_sentence_with_one_word_swapped_is_not_supported() -> None:
+    """The deck's « Tout usage du numérique est éco-idéal » for « … ÉCOCIDAIRE » (a real gemma3
+    output): every other word is the slide's, so only the swap says it is not the slide."""
+    deck = "# Impact environnemental\n\n- **TOUT USAGE DU NUMÉRIQUE EST ÉCOCIDAIRE.**\n\nUn idéal de sobriété.\n"
+    index = Index(deck, text_layout(deck))
+    swapped = index.support("Tout usage du numérique est éco-idéal.")
+    assert not swapped.supported and swapped.missing == ["substitution"]
+    assert index.support("Tout usage du numérique est écocidaire.").supported
+    assert index.support("Tout usage numérique est écocidaire.").supported  # a dropped word is no swap
+    article = "Les données ont été publiées mardi par le ministère de la santé."
+    assert Index(article).support("Les données sont publiées mardi par le ministère de la santé.").supported
+
+
 def test_numbers_match_whatever_their_spacing() -> None:
     assert _support("Le navire peut contenir 2 600 passagers.")
     assert not _support("Le navire peut contenir 2 700 passagers.")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = "support-1"  # the support rule's version: part of every summary's cache key (summarizer.TEXT_RULES)
+# The support rule's version, part of every summary's cache key (summarizer.TEXT_RULES);
+# support-2: a near-copy of a passage with one content word swapped is not supported.
+VERSION = "support-2"
 
 _WHERE = {"attribute": "attribution", "Index": "attribution", "Sentence": "attribution", "Source": "attribution",
           "keep_supported": "attribution", "UNSUPPORTED": "attribution", "supported_share": "attribution",

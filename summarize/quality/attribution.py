@@ -34,6 +34,7 @@ MAX_SOURCES = 3  # a summary sentence fuses at most a few passages
 EXTRA_SOURCES = 2  # more passages, each for a name, number or date the first ones lack
 NOVEL_WEIGHT = 1.0  # extra weight of a content word the document never uses
 CANDIDATES = 8  # BM25's best passages considered per sentence
+COPIED = 0.7  # share of a sentence's words taken in order from one passage: a near-copy
 KEY_WEIGHT = 2.0  # a name, number or date counts as two content words in the greedy choice and the score
 
 
@@ -167,9 +168,38 @@ class Index:
         content = held / (len(claims.stems) + NOVEL_WEIGHT * novel) if claims.stems else 1.0
         score = sum(items[it] for it in covered) / total
         supported = bool(chosen) and not missing and content >= SUPPORT
+        if supported and self._substituted(sentence, chosen):
+            missing.append("substitution")
+            supported = False
         sources = [Source(self.passages[i].text, self.passages[i].start, self.passages[i].end, gains[i],
                           self.passages[i].location) for i in sorted(chosen)]  # in document order
         return Sentence(sentence, supported, score, sources, missing)
+
+    def _substituted(self, sentence: str, chosen: list[int]) -> bool:
+        """The sentence copies a passage word for word but for one content word put in place of
+        the passage's own: « Tout usage du numérique est éco-idéal » for « … est écocidaire ».
+        A paraphrase rewrites more than a word or two; an inflection keeps the stem."""
+        import difflib
+
+        def content(ws: list[str]) -> set[str]:
+            return {w[:lexicon.STEM] for w in ws if len(w) >= lexicon.MIN_CONTENT and w not in lexicon.FUNCTION_WORDS}
+
+        mine = lexicon.words(lexicon.fold(sentence))
+        for i in chosen:
+            theirs = lexicon.words(lexicon.fold(self.passages[i].text))
+            match = difflib.SequenceMatcher(None, mine, theirs, autojunk=False)
+            if sum(b.size for b in match.get_matching_blocks()) < COPIED * len(mine):
+                continue
+            # Edits of content words; the passage's words past the sentence's end (a longer
+            # passage cut short) are no edit.
+            edits = [(a0, a1, b0, b1) for op, a0, a1, b0, b1 in match.get_opcodes()
+                     if op != "equal" and (content(mine[a0:a1]) or content(theirs[b0:b1])) and a0 < len(mine)]
+            if len(edits) == 1:  # one swap, everything else copied: not a paraphrase
+                a0, a1, b0, b1 = edits[0]
+                new, old = content(mine[a0:a1]), content(theirs[b0:b1])
+                if a1 - a0 <= 2 and b1 - b0 <= 2 and new - content(theirs) and old - content(mine):
+                    return True
+        return False
 
     def _polarity_conflict(self, sentence: str, claims: lexicon.Claims, chosen: list[int]) -> bool:
         """The sentence negates what its passages affirm, or affirms what they negate."""
@@ -213,9 +243,9 @@ def keep_supported(text: str, index: Index) -> tuple[str, int, bool]:
     Not ok (the text comes back unchanged) when fewer than MIN_KEPT of its sentences are
     supported: then the output is a guard failure, retried, and at last replaced by the
     extractive fallback."""
-    from ..guards import _spans  # the guards' own sentence cut: the kept text is the output's own characters
+    from ..guards import sentence_pieces  # the guards' own sentence cut: the kept text is the output's own characters
 
-    spans = _spans(text)
+    spans = sentence_pieces(text)
     kept = [s for s in spans if index.support(s.strip()).supported]
     if not spans or len(kept) == len(spans):
         return text, 0, True

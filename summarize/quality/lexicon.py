@@ -10,7 +10,7 @@ from ..guards import _CALENDAR, _NUMBER, _STOP, _fold, _norm_number  # one defin
 
 # Words that open a sentence with a capital without being names: function words, and the
 # adverbs and prepositions a news abstract starts with. Folded.
-_FUNCTION = frozenset(_fold(w) for w in """le la les l un une des du de d au aux ce cet cette ces c ça ca son sa ses
+FUNCTION_WORDS = frozenset(_fold(w) for w in """le la les l un une des du de d au aux ce cet cette ces c ça ca son sa ses
     leur leurs mon ma mes ton ta tes notre nos votre vos il ils elle elles on nous vous je tu j y en ne n se s qui que
     qu quoi dont où ou et mais donc or ni car si s selon après avant depuis pendant lors face alors ainsi encore
     aussi déjà désormais enfin puis quand comme dès entre sur sous dans par pour avec sans chez vers contre parmi
@@ -57,7 +57,7 @@ def stems(text: str) -> set[str]:
     out = set()
     for w in words(text):
         f = fold(w)
-        if len(f) >= MIN_CONTENT and w.lower() not in _STOP and f not in _FUNCTION and f not in _META:
+        if len(f) >= MIN_CONTENT and w.lower() not in _STOP and f not in FUNCTION_WORDS and f not in _META:
             out.add(f[:STEM])
     return out
 
@@ -72,7 +72,7 @@ def names(sentence: str, known_lower: set[str] | None = None, known_names: set[s
         if not w[0].isupper() or len(w) < 2:
             continue
         f = fold(w)
-        if f in _FUNCTION or f in _CALENDAR:
+        if f in FUNCTION_WORDS or f in _CALENDAR:
             continue
         if i == 0 and known_lower is not None and (f in known_lower or f not in known_names):
             continue  # a first word is a name only when the document writes it as one
@@ -145,7 +145,7 @@ def negated_clauses(text: str, window: int = 5) -> list[set[str]]:
         if end is None:
             continue
         near = toks[max(0, i - window): end + window + 1]
-        out.append({w[:STEM] for w in near if len(w) >= MIN_CONTENT and w not in _FUNCTION and not w.isdigit()})
+        out.append({w[:STEM] for w in near if len(w) >= MIN_CONTENT and w not in FUNCTION_WORDS and not w.isdigit()})
     return out
 
 
