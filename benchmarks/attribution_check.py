@@ -76,12 +76,12 @@ def grounded(sentence: str, article: str) -> bool:
     if guards.invented_numbers(sentence, article) or guards.invented_names(sentence, article) \
             or guards.invented_dates(sentence, article):
         return False
-    mine = guards._stems(sentence)
-    return len(mine) >= 3 and len(mine & guards._stems(article)) >= GROUNDED_STEMS * len(mine)
+    mine = guards.content_stems(sentence)
+    return len(mine) >= 3 and len(mine & guards.content_stems(article)) >= GROUNDED_STEMS * len(mine)
 
 
 def corrupt_number(s: str, article: str, rng: random.Random) -> str | None:
-    found = [m for m in guards._NUMBER.finditer(s) if re.fullmatch(r"\d+", m.group().strip())]
+    found = [m for m in guards.NUMBER.finditer(s) if re.fullmatch(r"\d+", m.group().strip())]
     if not found:
         return None
     m = rng.choice(found)

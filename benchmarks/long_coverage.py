@@ -24,7 +24,7 @@ import time
 from common import dev_documents, report
 
 from summarize import Summarizer
-from summarize.guards import _STOP
+from summarize.guards import STOP_WORDS as _STOP
 from summarize.rouge import Rouge
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -31,7 +31,7 @@ _LABEL = re.compile(r"^\s*(?:\*\*|#+\s*)?(?:r[ée]sum[ée]|summary)\b[^:\n]{0,60
 _NAME = re.compile(r"(?<=[\w,;:»\"]\s)[A-ZÀ-ÖØ-Ý][\w-]{2,}")
 # Words too common to betray a copied example: function words and the verbs every news
 # summary uses (« annoncé », « selon »).
-_STOP = frozenset("""alors aussi autre autres avec avait avant cette comme dans depuis deux donc elle elles encore
+STOP_WORDS = frozenset("""alors aussi autre autres avec avait avant cette comme dans depuis deux donc elle elles encore
     entre être fait leur leurs mais même nous pour plus sans selon sont sous tous tout toute toutes très vers votre
     vous était ont aux ces des les une qui que quoi dont après contre dessous dessus chez ainsi avoir sera seront
     été fois jour jours mois année ans hier aujourd lundi mardi mercredi jeudi vendredi samedi dimanche
@@ -41,10 +41,10 @@ _FENCE = re.compile(r"^[ \t]*(?:<{2,}|>{2,})[ \t]*", re.MULTILINE)
 # Two elisions in a row, « roues d'l'open source »: gemma3-270m wrote it (issue 5), no
 # French word does.
 _DOUBLE_ELISION = re.compile(r"\b[cdjlmnst]['’][cdjlmnst]['’]\w", re.IGNORECASE)
-_NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
+NUMBER = re.compile(r"\d[\d\s.,]*\d|\d")
 # Weekdays and months, accent-folded: a news-trained model dates what it summarizes (« ont
 # annoncé ce vendredi… » for an undated slide deck); such a word must come from the source.
-_CALENDAR = frozenset("""lundi mardi mercredi jeudi vendredi samedi dimanche janvier fevrier mars avril mai juin
+CALENDAR_WORDS = frozenset("""lundi mardi mercredi jeudi vendredi samedi dimanche janvier fevrier mars avril mai juin
     juillet aout septembre octobre novembre decembre""".split())
 _WORDS = re.compile(r"\w+", re.UNICODE)
 # Markup in a summary (issue 23): gemma3-270m wrapped two of ten real-document summaries in
@@ -135,7 +135,7 @@ def borrowed(text: str, template: str, source: str) -> tuple[set[str], set[str]]
     src, tpl = set(words(source)), set(words(template))
     names = {m.lower() for m in _NAME.findall(text)}
     names = {n for n in names if all(p in tpl and p not in src for p in words(n))}
-    content = {w for w in words(text) if len(w) >= 4 and w not in _STOP and w in tpl and w not in src}
+    content = {w for w in words(text) if len(w) >= 4 and w not in STOP_WORDS and w in tpl and w not in src}
     return names, content
 
 
@@ -159,17 +159,17 @@ def is_echo(text: str, prompt_without_document: str, n: int = 5, *, source: str 
     return len(content | {w for n in names for w in words(n)}) >= 3
 
 
-def _norm_number(raw: str) -> str:
+def norm_number(raw: str) -> str:
     return re.sub(r"[\s.,]", "", raw).lstrip("0") or "0"
 
 
 def invented_numbers(text: str, source: str) -> list[str]:
     """Numbers in the summary that appear nowhere in the source (digits compared loosely)."""
-    known = {_norm_number(m) for m in _NUMBER.findall(source)}
+    known = {norm_number(m) for m in NUMBER.findall(source)}
     known_digits = re.sub(r"\D", "", source)
     out = []
-    for raw in _NUMBER.findall(text):
-        norm = _norm_number(raw)
+    for raw in NUMBER.findall(text):
+        norm = norm_number(raw)
         if norm not in known and norm not in known_digits:
             out.append(raw.strip())
     return out
@@ -177,14 +177,14 @@ def invented_numbers(text: str, source: str) -> list[str]:
 
 def invented_dates(text: str, source: str) -> list[str]:
     """Weekdays and months in the summary that the source never names."""
-    said = [w for w in dict.fromkeys(_fold(w) for w in words(text)) if w in _CALENDAR]
+    said = [w for w in dict.fromkeys(fold_word(w) for w in words(text)) if w in CALENDAR_WORDS]
     if not said:
         return []
-    known = {_fold(w) for w in words(source)}
+    known = {fold_word(w) for w in words(source)}
     return [w for w in said if w not in known]
 
 
-def _fold(word: str) -> str:
+def fold_word(word: str) -> str:
     """Lowercase without accents: « Economie » and « Économie » are the same name."""
     return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
 
@@ -192,17 +192,17 @@ def _fold(word: str) -> str:
 def invented_names(text: str, source: str) -> list[str]:
     """Proper nouns inside the summary's sentences that the source never mentions
     (« Florentino Pérez » in a summary of an article that does not name him)."""
-    known = {_fold(w) for w in words(source)}
-    return [m for m in dict.fromkeys(_NAME.findall(text)) if not all(_fold(w) in known for w in words(m))]
+    known = {fold_word(w) for w in words(source)}
+    return [m for m in dict.fromkeys(_NAME.findall(text)) if not all(fold_word(w) in known for w in words(m))]
 
 
 def _content(text: str) -> set[str]:
-    return {w for w in words(text) if len(w) >= 4 and w not in _STOP and not w.isdigit()}
+    return {w for w in words(text) if len(w) >= 4 and w not in STOP_WORDS and not w.isdigit()}
 
 
-def _stems(text: str) -> set[str]:
+def content_stems(text: str) -> set[str]:
     """Content words, accent-folded and cut to 6 letters (« numériques » ~ « numérique »)."""
-    return {_fold(w)[:6] for w in _content(text)}
+    return {fold_word(w)[:6] for w in _content(text)}
 
 
 def unsupported(text: str, parts: list[str]) -> list[str]:
@@ -210,10 +210,10 @@ def unsupported(text: str, parts: list[str]) -> list[str]:
     FUSION_SUPPORT of their content words (3+) appear in them. A 270M model asked to fuse « Il a fallu 2 048
     GPU… » and « TOUT USAGE DU NUMÉRIQUE… » wrote « Le gouvernement a adopté un décret… »
     (issue 11, the deck): no name nor number is invented, only the facts."""
-    known = _stems(" ".join(parts))
+    known = content_stems(" ".join(parts))
     out = []
     for span in sentence_pieces(text):
-        stems = _stems(span)
+        stems = content_stems(span)
         if len(stems) >= 3 and len(stems & known) < FUSION_SUPPORT * len(stems):
             out.append(span.strip())
     return out
@@ -230,8 +230,8 @@ def keep_supported(text: str, parts: list[str]) -> str:
 def uncovered(text: str, parts: list[str]) -> list[int]:
     """Indexes of the partial summaries a fusion of them does not mention: none of the
     content words that part alone has (its names, places, topic) is in the fused text."""
-    said = {_fold(w) for w in _content(text)}
-    own = [{_fold(w) for w in _content(p)} for p in parts]
+    said = {fold_word(w) for w in _content(text)}
+    own = [{fold_word(w) for w in _content(p)} for p in parts]
     missing = []
     for i, mine in enumerate(own):
         unique = mine - set().union(*(o for j, o in enumerate(own) if j != i))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..guards import _CALENDAR, _NUMBER, _STOP, _fold, _norm_number  # one definition of each, shared
+from ..guards import CALENDAR_WORDS, NUMBER, STOP_WORDS, fold_word, norm_number  # one definition of each, shared
 
 # Words that open a sentence with a capital without being names: function words, and the
 # adverbs and prepositions a news abstract starts with. Folded.
-FUNCTION_WORDS = frozenset(_fold(w) for w in """le la les l un une des du de d au aux ce cet cette ces c ça ca son sa ses
+FUNCTION_WORDS = frozenset(fold_word(w) for w in """le la les l un une des du de d au aux ce cet cette ces c ça ca son sa ses
     leur leurs mon ma mes ton ta tes notre nos votre vos il ils elle elles on nous vous je tu j y en ne n se s qui que
     qu quoi dont où ou et mais donc or ni car si s selon après avant depuis pendant lors face alors ainsi encore
     aussi déjà désormais enfin puis quand comme dès entre sur sous dans par pour avec sans chez vers contre parmi
@@ -20,7 +20,7 @@ FUNCTION_WORDS = frozenset(_fold(w) for w in """le la les l un une des du de d a
     néanmoins toutefois aujourd hier demain mais est sont a ont était été être avoir fait""".split())
 # What a summary says about the document rather than what the document says: « L'auteur
 # défend… », « L'article évoque… ». Not content to find in the source. Folded.
-_META = frozenset(_fold(w) for w in """auteur auteure autrice article articles document documents texte textes résumé
+_META = frozenset(fold_word(w) for w in """auteur auteure autrice article articles document documents texte textes résumé
     présentation conférence conférencier intervenant intervenante orateur oratrice exposé diaporama diapositive
     diapositives défend défendent explique expliquent aborde abordent évoque évoquent présente présentent décrit
     décrivent souligne soulignent rappelle rappellent insiste montre montrent""".split())
@@ -35,12 +35,12 @@ MIN_CONTENT = 4  # shorter words are function words or too ambiguous to count
 
 
 def fold(word: str) -> str:
-    return _fold(word)
+    return fold_word(word)
 
 
 def numbers(text: str) -> set[str]:
     """Numbers, digits only (« 2.600 », « 2 600 » and « 2600 » are one number)."""
-    return {_norm_number(m) for m in _NUMBER.findall(text)}
+    return {norm_number(m) for m in NUMBER.findall(text)}
 
 
 def words(text: str) -> list[str]:
@@ -57,7 +57,7 @@ def stems(text: str) -> set[str]:
     out = set()
     for w in words(text):
         f = fold(w)
-        if len(f) >= MIN_CONTENT and w.lower() not in _STOP and f not in FUNCTION_WORDS and f not in _META:
+        if len(f) >= MIN_CONTENT and w.lower() not in STOP_WORDS and f not in FUNCTION_WORDS and f not in _META:
             out.add(f[:STEM])
     return out
 
@@ -72,7 +72,7 @@ def names(sentence: str, known_lower: set[str] | None = None, known_names: set[s
         if not w[0].isupper() or len(w) < 2:
             continue
         f = fold(w)
-        if f in FUNCTION_WORDS or f in _CALENDAR:
+        if f in FUNCTION_WORDS or f in CALENDAR_WORDS:
             continue
         if i == 0 and known_lower is not None and (f in known_lower or f not in known_names):
             continue  # a first word is a name only when the document writes it as one
@@ -82,7 +82,7 @@ def names(sentence: str, known_lower: set[str] | None = None, known_names: set[s
 
 def dates(text: str) -> set[str]:
     """Weekdays and months (years are numbers)."""
-    return {f for f in folded_words(text) if f in _CALENDAR}
+    return {f for f in folded_words(text) if f in CALENDAR_WORDS}
 
 
 def lowercase_words(text: str) -> set[str]:
