@@ -16,6 +16,7 @@ from summarize.readers import read_document
 from summarize.synthesis import render as render_synthesis
 
 from .conftest import LONG_SEED
+from .docgen import make_pdf_pages
 
 ARTICLE = ("Dimanche matin à Venise, l'équipage du MSC Opéra a perdu le contrôle du paquebot, à son arrivée "
            "dans le port. Le navire, qui peut contenir plus de 2.600 passagers, est venu heurter le quai. "
@@ -120,7 +121,7 @@ def test_deck_attribution_is_fast() -> None:
 
 def test_pdf_pages_and_html_paragraphs(tmp_path: Path) -> None:
     pdf = tmp_path / "rapport.pdf"
-    pdf.write_bytes(_pdf_pages([["Le conseil régional a voté un budget de 12 millions d'euros."],
+    pdf.write_bytes(make_pdf_pages([["Le conseil régional a voté un budget de 12 millions d'euros."],
                                 ["La ligne de tramway ouvrira en 2027 à Montpellier."]]))
     doc = read_document(str(pdf))
     [s] = attribute("Le tramway de Montpellier ouvrira en 2027.", Index(doc.text, doc.layout))
@@ -180,33 +181,6 @@ def test_json_shape() -> None:
     out = json.loads(json.dumps(s.as_dict()))
     assert set(out) == {"text", "supported", "score", "sources"}
     assert set(out["sources"][0]) == {"quote", "start", "end", "line", "score"}
-
-
-def _pdf_pages(pages: list[list[str]]) -> bytes:
-    """A PDF with one page per list of lines (Helvetica, WinAnsi)."""
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    n = len(pages)
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(f"{3 + 2 * i} 0 R" for i in range(n)).encode(), n)]
-    for i, lines in enumerate(pages):
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"] + [f"({esc(line)}) Tj T*" for line in lines] + ["ET"]
-        stream = "\n".join(ops).encode("cp1252")
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                       b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, 3 + 2 * n))
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 # -- the pipeline (acceptance 4): a real model's invented sentence is never shown as a fact ------
