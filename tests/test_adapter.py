@@ -67,7 +67,14 @@ def test_tuned_prompt_is_the_training_template_without_examples() -> None:
     for length, tag in (("short", "court"), ("medium", "moyen"), ("long", "long")):
         text = tuned.render("single", ARTICLE, chat=False, length=length).text or ""
         assert text.endswith(f"Résumé {tag} :\n") and ARTICLE in text and "Article :" not in text
-    assert tuned.input_of("single", chat=False, length="short") == "document"
+    # Extract-then-rewrite (issue 23): its own opening-sentence budgets, the ones it was trained on.
+    assert [tuned.input_of(stage, chat=False, length="short") for stage in ("single", "map", "reduce")] == [
+        "lead", "salient", "document"]
+    long_text = " ".join(f"Phrase numéro {i} du long article sur la mairie de Nantes et ses travaux." for i in range(80))
+    shown = {length: (tuned.render("single", long_text, chat=False, length=length).text or "").split("<<<\n")[1]
+             for length in ("short", "medium", "long")}
+    assert [len(shown[n].split(">>>")[0].split()) for n in ("short", "medium", "long")] == [126, 210, 308]  # whole sentences to ≥ 120, 200, 300 words
+    assert prompts.load().render("single", long_text, chat=False, length="short").text.count("Phrase numéro") < 8
 
 
 @pytest.mark.slow

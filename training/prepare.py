@@ -10,10 +10,9 @@ target is tokenized apart from the prompt (as generation continues from the prom
 token) and ends with the model's end-of-sequence token.
 
 Input (``--input``, training/README.md says why): ``lead`` (default, extract-then-rewrite,
-issue 23) shows the model the article's opening sentences, ``INPUT_WORDS`` words for each
-length, through the [tuned] template with ``{lead}`` in place of ``{document}``
-(``rewrite_prompts``: the product's fr.toml takes these templates when the adapter ships);
-``document`` shows the whole article cut at ``--max-doc-tokens`` (the first design).
+issue 23) shows the model the article's opening sentences, ``input_words()`` words for each
+length, through fr.toml's [tuned] template (``{lead}``), the one the product prompts the
+adapter with; ``document`` shows the whole article cut at ``--max-doc-tokens`` (the first design).
 
 Targets: short = the abstract; medium = the abstract then the input's sentences that best
 extend it, 4 sentences in all; long = 9 sentences the same way (a target longer than the
@@ -48,11 +47,17 @@ def data_dir() -> Path:
 SPLITS = {"train": "train.jsonl.gz", "valid": "valid.jsonl.gz"}  # never the test split (eval/)
 TOTAL_SENTENCES = {"medium": 4, "long": 9}
 SHARES = (("short", 0.5), ("medium", 0.3), ("long", 0.2))
-# Words of opening sentences the model is shown per length (``--input lead``). 120 for short:
-# 69 % of the valid abstracts that pass the guards against their article also pass them
-# against its first 120 words (47 % at 45, the bare prompt's lead; 55 % for the 120 most
-# salient words: OrangeSum abstracts follow the lead). Measured on valid 0-599, README.
-INPUT_WORDS = {"short": 120, "medium": 200, "long": 300}
+
+
+def input_words() -> dict[str, int]:
+    """Words of opening sentences the model is shown per length (``--input lead``): fr.toml's
+    [tuned] lead_words, which the product uses too. 120 for short: 69 % of the valid abstracts
+    that pass the guards against their article also pass them against its first 120 words
+    (47 % at 45, the bare prompt's lead; 55 % for the 120 most salient words: OrangeSum
+    abstracts follow the lead). Measured on valid 0-599, README."""
+    from summarize import prompts
+
+    return dict(prompts.load("fr").data["tuned"]["lead_words"])
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -135,20 +140,19 @@ def grounded(abstract: str, source: str) -> str | None:
 
 
 def rewrite_prompts(words: dict[str, int] | None = None) -> Any:
-    """The product's prompt set with the extract-then-rewrite [tuned] templates: ``{lead}``
-    (whole opening sentences, ``words[length]`` words) in place of ``{document}`` for single
-    documents and map chunks; the reduce stage still sees all of its partial summaries."""
+    """The product's prompt set for the tuned model (fr.toml [tuned]: ``{lead}``, whole opening
+    sentences, ``lead_words[length]`` words, for single documents), optionally with other
+    word budgets (``words``: a measurement of the input length)."""
     from summarize import prompts
 
-    base = prompts.load("fr")
-    data = copy.deepcopy(base.data)
-    for length, n in (words or INPUT_WORDS).items():
+    tuned = prompts.load("fr").tuned()
+    if not words:
+        return tuned
+    data = copy.deepcopy(tuned.data)
+    for length, n in words.items():
         data["lengths"][length]["lead_words"] = n
-    for stage in ("single", "map"):
-        data["tuned"][stage] = data["tuned"][stage].replace("{document}", "{lead}")
-    data["tuned"]["version"] = "tuned-2"
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    return prompts.PromptSet(version=base.version, digest=digest, data=data).tuned()
+    return prompts.PromptSet(version=tuned.version, digest=digest, data=data)
 
 
 def fit_document(document: str, tok: Tokenizer, max_tokens: int) -> str:
@@ -189,7 +193,12 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *
     from summarize.extractive import opening
     from summarize.text import normalize
 
-    tuned = rewrite_prompts() if input_mode == "lead" else prompts.load("fr").tuned()
+    tuned = rewrite_prompts()
+    if input_mode == "document":  # the first design: the whole (cut) document
+        data = copy.deepcopy(tuned.data)
+        data["base"]["single"] = data["base"]["single"].replace("{lead}", "{document}")
+        tuned = prompts.PromptSet(version=tuned.version, digest=tuned.digest, data=data)
+    budget = input_words()
     counts = counts if counts is not None else Counts()
     for row in rows:
         document = normalize(row["document"])
@@ -200,7 +209,7 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *
             continue
         made = None
         for length in dict.fromkeys((length_of(row["id"]), "short")):  # the hashed tag, else short
-            shown = opening(document, INPUT_WORDS[length]) if input_mode == "lead" else document
+            shown = opening(document, budget[length]) if input_mode == "lead" else document
             abstract = grounded(row["abstract"], shown)
             if abstract is None:
                 continue

@@ -5,8 +5,8 @@
 
 A checkpoint folder (compact, full ``best``: anything with PEFT's adapter_config.json and
 adapter_model.safetensors) is exported to a GGUF LoRA (export_lora.py) and run through the
-product's own ``Summarizer`` (guards, retry, fallback) with the extract-then-rewrite prompt
-it was trained with (prepare.rewrite_prompts), on ``--limit`` valid articles from row
+product's own ``Summarizer`` (guards, retry, fallback), which prompts an adapter with the
+extract-then-rewrite template it was trained with (fr.toml [tuned]), on ``--limit`` valid articles from row
 ``--first`` (valid only: never the test split), and scored by ``summarize eval``'s code.
 ``--bare`` scores the bare model with the product's prompts on the same articles: the line
 to beat. One JSON line is appended to ``--out`` (default ``<checkpoint>-rouge.jsonl`` beside the
@@ -35,13 +35,11 @@ def valid_jsonl(path: Path, first: int, limit: int) -> None:
                                    ensure_ascii=False) + "\n")
 
 
-def score(model: str, data: Path, limit: int, *, prompts: Any = None, threads: int | None = None) -> dict[str, Any]:
+def score(model: str, data: Path, limit: int, *, threads: int | None = None) -> dict[str, Any]:
     from summarize.evaluate import evaluate
     from summarize.summarizer import Summarizer
 
     summarizer = Summarizer(model, length="short", use_cache=False, threads=threads)
-    if prompts is not None:
-        summarizer.prompts = prompts  # the training template, not fr.toml's [tuned] (until the adapter ships)
     report = evaluate(str(data), length="short", limit=limit, summarizer=summarizer)
     return {"rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
             "rouge_model_unicode": report.rouge_model.get("unicode"), "methods": report.methods,
@@ -74,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 
             from .checkpoint import existing
             from .export_lora import export
-            from .prepare import rewrite_prompts
 
             found = existing(args.checkpoint)
             if found is None:
@@ -86,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             progress = json.loads(state_file.read_text())["progress"] if state_file.exists() else {}
             entry = {"model": f"gemma3-270m-base+{args.checkpoint}", "adapter_sha256": digest,
                      "step": progress.get("step"), "examples": progress.get("examples")}
-            entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, prompts=rewrite_prompts(),
-                               threads=args.threads))
+            entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, threads=args.threads))
     entry.update(valid_rows=[args.first, args.first + args.limit], seconds=round(time.perf_counter() - started, 1),
                  at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     out.parent.mkdir(parents=True, exist_ok=True)

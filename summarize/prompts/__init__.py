@@ -107,7 +107,11 @@ class PromptSet:
         """The prompts of a fine-tuned model: its training template ([tuned]) replaces the
         base-model templates; the version and digest still name the whole file."""
         section = self.data["tuned"]
-        data = {**self.data, "base": section}
+        # Its own input budget per length (the words it was trained to rewrite).
+        lengths = {name: {**settings, "lead_words": section.get("lead_words", {}).get(name,
+                                                                                   settings.get("lead_words"))}
+                   for name, settings in self.data["lengths"].items()}
+        data = {**self.data, "base": section, "lengths": lengths}
         return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
 
 
