@@ -162,6 +162,13 @@ class Cache:
     def memo_put(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO memos VALUES (?, ?, ?)", (key, value, time.time()))
 
+    def documents(self, limit: int = 50) -> list[tuple[str, CacheEntry, float]]:
+        """The latest whole-document summaries, newest first: (key, entry, created_at). The web
+        page's history (a chunk's or a fusion's partial summary is not listed)."""
+        rows = self.db.execute("SELECT key, summary, meta, created_at FROM summaries WHERE stage = 'document' "
+                               "ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [(key, CacheEntry(summary, json.loads(meta)), created) for key, summary, meta, created in rows]
+
     def stats(self) -> dict[str, Any]:
         rows = self.db.execute("SELECT stage, COUNT(*), COALESCE(SUM(hits), 0) FROM summaries GROUP BY stage").fetchall()
         size = sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*") if p.is_file())
@@ -195,6 +202,9 @@ class NullCache(Cache):
 
     def get(self, key: str) -> CacheEntry | None:
         return None
+
+    def documents(self, limit: int = 50) -> list[tuple[str, CacheEntry, float]]:
+        return []
 
     def put(self, key: str, stage: str, summary: str, meta: dict[str, Any]) -> None:
         return None

@@ -17,6 +17,7 @@ HELP = """Faithful French summaries of your documents, computed on your own mach
 \b
   summarize FILE [options]          summarize one document (.txt .md .html .pdf .docx, or - for stdin)
   summarize batch PATH... --out DIR summarize a whole corpus, cached and resumable
+  summarize serve [--open]          a local web page (pip install 'summarize[web]')
   summarize models | cache | eval   manage models, the cache, measure quality
 """
 app = typer.Typer(help=HELP, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -25,7 +26,7 @@ models_app = typer.Typer(help="List usable models, or download one from the cata
 cache_app = typer.Typer(help="Inspect or clear the summary cache.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
-SUBCOMMANDS = {"run", "models", "cache", "batch", "eval", "synth"}
+SUBCOMMANDS = {"run", "models", "cache", "batch", "eval", "synth", "serve"}
 
 
 class Length(str, Enum):
@@ -339,6 +340,51 @@ def eval_cmd(
                                 as_json=as_json, output=output, threads=threads, use_cache=use_cache,
                                 cache_dir=cache_dir))
     except (SummarizeError, KeyboardInterrupt, Exception) as err:  # noqa: BLE001
+        _fail(err, verbose)
+
+
+@app.command("serve", help="A local web page (in French) to summarize documents and corpora: "
+             "http://127.0.0.1:PORT/?token=… (needs pip install 'summarize[web]').")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default 127.0.0.1: this machine "
+                             "only; 0.0.0.0 opens the page to your network, with a warning)."),
+    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port (0: a free one)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in your browser."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The page's default model (a name, path or URL, "
+                                        "as for summarize FILE); the page offers the models `summarize models` lists."),
+    length: Length = typer.Option(Length.medium, "--length", "-l", help="The page's default length."),
+    cache_dir: Optional[str] = CacheDirOpt,
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the physical cores a "
+                                          "foreign load leaves free; a number is kept as is)."),
+    gpu_layers: Optional[str] = GpuLayersOpt,
+    max_files: int = typer.Option(20, "--max-files", min=1, help="Files one upload may hold."),
+    max_upload_mb: float = typer.Option(50, "--max-upload-mb", min=0.001, help="Size of one upload, in MB."),
+    max_bytes: int = typer.Option(10_000_000, "--max-bytes", help="Size of one document (as for summarize FILE)."),
+    verbose: bool = VerboseOpt,
+) -> None:
+    from .web import ServeOptions, is_loopback, open_browser, serve as run_server
+    from .web.security import Limits
+
+    if not is_loopback(host):
+        typer.echo(f"summarize: warning: listening on {host}: other machines of your network can reach this page. "
+                   "The token still guards it, but the traffic is not encrypted; use 127.0.0.1 unless you mean it.",
+                   err=True)
+
+    def ready(server) -> None:  # noqa: ANN001 - web.Ready
+        typer.echo(f"summarize serve: {server.url}")
+        typer.echo("open this address (its token is the key to the page); Ctrl-C stops the server", err=True)
+        if open_page:
+            open_browser(server.url)
+
+    options = ServeOptions(host=host, port=port, model=model, length=length.value, cache_dir=cache_dir, threads=threads,
+                           gpu_layers=gpu_layers, verbose=verbose,
+                           limits=Limits(max_files=max_files, max_total=int(max_upload_mb * 1024 * 1024),
+                                         max_bytes=max_bytes))
+    try:
+        run_server(options, on_ready=ready)
+    except KeyboardInterrupt:  # Ctrl-C is how the server is meant to stop
+        typer.echo("summarize serve: stopped", err=True)
+    except (SummarizeError, Exception) as err:  # noqa: BLE001
         _fail(err, verbose)
 
 

@@ -6,7 +6,9 @@ name lookup made by Python code in the process, whatever library makes it. The p
 then holds by construction, not only because today's dependencies happen to behave.
 When the user points ``--model`` at a server, ``allow_host()`` opens exactly that host and
 port (the name lookup, and connections to the addresses it resolved to); every other
-destination is still refused.
+destination is still refused. ``summarize serve`` (summarize/web/) listens with
+``allow_listen()``: binding that one address, and answering the connections it accepts;
+no connection is ever opened from the process, so the page's documents cannot leave either.
 ``tests/test_network.py`` checks it independently, from outside this module.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ _installed = False
 _depth = 0  # > 0 while some command runs under no_network(); hooks cannot be removed, only idled
 _names: set[tuple[str, int]] = set()  # (host, port) the user named with --model http://HOST:PORT
 _addresses: set[tuple[str, int]] = set()  # (ip, port) those names resolved to
+_listen: set[tuple[str, int]] = set()  # (ip, port) `summarize serve` may bind (port 0: the kernel picks one)
 
 
 class NetworkBlockedError(PermissionError):
@@ -58,7 +61,10 @@ def _is_network(event: str, args: tuple[Any, ...]) -> bool:
 
 
 def _allowed(event: str, args: tuple[Any, ...]) -> bool:
-    """Traffic to the one server the user named (only when there is one)."""
+    """Traffic to the one server the user named (only when there is one), and the listening
+    socket of `summarize serve` with the connections it accepted."""
+    if _listen and _serving(event, args):
+        return True
     if not _names:
         return False
     if event == "socket.__new__":  # creating a socket sends nothing; its connect() is checked
@@ -67,6 +73,20 @@ def _allowed(event: str, args: tuple[Any, ...]) -> bool:
         return (str(args[0]).lower(), _port(args[1])) in _names
     if event == "socket.connect" and len(args) > 1 and isinstance(args[1], tuple) and len(args[1]) >= 2:
         return (str(args[1][0]), _port(args[1][1])) in _addresses
+    return False
+
+
+def _serving(event: str, args: tuple[Any, ...]) -> bool:
+    """What a local web server needs, and nothing that could reach out: creating sockets (an
+    accepted connection is a new socket object; creating one sends nothing), binding the one
+    address allowed, and sending on a connected socket (``address`` None: with every connect()
+    refused, only a connection this server accepted can be connected)."""
+    if event == "socket.__new__":
+        return True
+    if event == "socket.bind" and len(args) > 1 and isinstance(args[1], tuple) and len(args[1]) >= 2:
+        return (str(args[1][0]), _port(args[1][1])) in _listen
+    if event in ("socket.sendmsg", "socket.sendto"):
+        return len(args) > 1 and args[1] is None
     return False
 
 
@@ -121,11 +141,19 @@ def allow_host(host: str, port: int) -> None:
         _addresses.update((str(info[4][0]), port) for info in infos)
 
 
+def allow_listen(address: str, port: int) -> None:
+    """Let this process bind ``address:port`` (an IP address, as given to bind()) and serve the
+    connections it accepts; still no name lookup and no outgoing connection."""
+    with _lock:
+        _listen.add((address, port))
+
+
 def clear_allowed() -> None:
     """Forget every allowed host (tests; a command's process allows one for its lifetime)."""
     with _lock:
         _names.clear()
         _addresses.clear()
+        _listen.clear()
 
 
 def active() -> bool:

@@ -36,6 +36,12 @@ class StreamPrinter:
         self.stream.flush()
 
 
+def time_left(elapsed: float, done: int, total: int) -> float | None:
+    """Seconds left in a chunked stage at the pace of the chunks done (None before the first,
+    or once all are done): the terminal's status line and the web page show the same figure."""
+    return elapsed / done * (total - done) if 0 < done < total else None
+
+
 class StageProgress:
     """One status line on stderr for long documents: chunk i/n, tokens/s, time left."""
 
@@ -51,7 +57,8 @@ class StageProgress:
         line = f"{stage} {done}/{total} · {elapsed:.0f} s"
         if self.tokens is not None and elapsed > 0:
             line += f" · {self.tokens() / elapsed:.0f} tok/s"
-        if 0 < done < total:
-            line += f" · ~{elapsed / done * (total - done):.0f} s left"
+        left = time_left(elapsed, done, total)
+        if left is not None:
+            line += f" · ~{left:.0f} s left"
         sys.stderr.write(f"\r\x1b[K{line}" if done < total else "\r\x1b[K")
         sys.stderr.flush()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cancel import check as check_cancelled
 from ..cpuslot import CpuSlots
 from .base import GenSettings, Generation, OnText
 
@@ -79,6 +80,7 @@ class MultiSequence:
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
         """items: (token, position, sequence, wants_logits). One step of work on the machine-wide
         CPU slots (cpuslot.py): its thread count is what the slots give it."""
+        check_cancelled()  # the web page's cancel button (cancel.py): stop before the step, holding no slot
         b = self.batch
         for i, (tok, pos, seq, logits) in enumerate(items):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
@@ -171,6 +173,18 @@ class MultiSequence:
         """Generation for up to n_seq prompts at once; ``on_text`` streams sequence 0. Sampling
         (temperature > 0) is seeded per sequence, so a request gives the same text every run."""
         assert 0 < len(requests) <= self.n_seq
+        try:
+            return self._generate(requests, settings, on_text)
+        except BaseException:
+            # Interrupted (cancelled, Ctrl-C, an on_text that raised): the slots' histories may name
+            # tokens never decoded. Empty those slots so a later prompt never reuses a wrong prefix.
+            for seq in range(len(requests)):
+                self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+                self.history[seq] = []
+            raise
+
+    def _generate(self, requests: list[SeqRequest], settings: GenSettings,
+                  on_text: OnText | None) -> list[Generation]:
         start = time.perf_counter()
         n = len(requests)
         rngs = [np.random.default_rng([settings.seed, seq]) for seq in range(n)]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cancel import check as check_cancelled
 from ..errors import ModelError
 from ..prompts import Prompt
 from .base import GenSettings, Generation, OnText
@@ -170,6 +171,7 @@ class HttpBackend:
         path, body, fmt = request(self.info, prep.payload, settings, prep.stops, self.n_ctx)
         text, finish, reported, produced, cut = "", None, None, None, False
         for event in self.transport.stream(path, body, fmt):
+            check_cancelled()  # the web page's cancel button (cancel.py): closes the stream
             part = piece(self.kind, event)
             if part.text:
                 text += part.text
