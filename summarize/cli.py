@@ -378,7 +378,7 @@ def serve(
 
     options = ServeOptions(host=host, port=port, model=model, length=length.value, cache_dir=cache_dir, threads=threads,
                            gpu_layers=gpu_layers, verbose=verbose,
-                           limits=Limits(max_files=max_files, max_total=int(max_upload_mb * 1024 * 1024),
+                           limits=Limits(max_files=max_files, max_total=int(max_upload_mb * 1_000_000),
                                          max_bytes=max_bytes))
     try:
         run_server(options, on_ready=ready)

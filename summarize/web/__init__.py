@@ -13,10 +13,13 @@ writes uploads into the private folder).
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import signal
 import shutil
 import socket
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -80,8 +83,12 @@ def serve(options: ServeOptions, on_ready: Callable[[Ready], None] | None = None
                          hint="another program uses this port: pass --port N, or --port 0 for a free one") from None
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(32)
-    private = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))  # mode 0700: this user only
+    _remove_stale()
+    private = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-"))  # mode 0700: this user only
+    terminate = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
+        if terminate is not None:  # uvicorn re-raises SIGTERM after its shutdown: make it unwind through here
+            signal.signal(signal.SIGTERM, _interrupt)
         settings = Settings(model=options.model, cache_dir=options.cache_dir, threads=options.threads,
                             gpu_layers=options.gpu_layers, max_bytes=options.limits.max_bytes, verbose=options.verbose)
         config = Config(token=token, hosts=allowed_hosts(address, port),
@@ -97,6 +104,26 @@ def serve(options: ServeOptions, on_ready: Callable[[Ready], None] | None = None
     finally:
         sock.close()
         shutil.rmtree(private, ignore_errors=True)
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _remove_stale() -> None:
+    """Private folders of servers of this user that died without cleaning up (SIGKILL, a crash)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PRIVATE_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(PRIVATE_PREFIX):].split("-", 1)[0])
+            if folder.stat().st_uid != os.getuid() or pid == os.getpid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
 
 
 def _address(host: str) -> str:

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from .. import prompts as prompt_data
 from .jobs import Job, Runner, Settings, view
 from .security import Guard, Limits, Refused
-from .uploads import TEXT_FIELD, Upload, receive_form
+from .uploads import TEXT_FIELD, Form, Upload, receive_form
 
 HERE = Path(__file__).parent
 LENGTH_LABELS = {"short": "court", "medium": "moyen", "long": "long"}
@@ -135,8 +135,14 @@ class State:
         job_id, folder = runner.new_folder()
         folder.mkdir(mode=0o700)
         try:
-            form = await receive_form(request.headers.get("content-type", ""), request.stream(),
-                                      folder / "documents", self.config.limits)
+            kind = request.headers.get("content-type", "")
+            if kind.startswith("application/x-www-form-urlencoded"):  # a script posting pasted text: no files
+                fields = await request.form(max_files=0, max_fields=8)
+                form = Form(fields={k: v for k, v in fields.items() if isinstance(v, str)})
+                if len(form.fields.get(TEXT_FIELD, "").encode("utf-8")) > self.config.limits.max_bytes:
+                    raise Refused(413, self.config.limits.french("text"))
+            else:
+                form = await receive_form(kind, request.stream(), folder / "documents", self.config.limits)
             length = form.fields.get("longueur") or self.config.length
             if length not in prompt_data.LENGTHS:
                 raise Refused(400, f"Longueur inconnue : « {length[:20]} » (court, moyen ou long).")

@@ -39,7 +39,7 @@ class Settings:
     cache_dir: str | None = None
     threads: int | None = None
     gpu_layers: str | None = None
-    max_bytes: int = 10 * 1024 * 1024
+    max_bytes: int = 10_000_000
     verbose: bool = False
 
 

@@ -55,8 +55,8 @@ class Limits:
     """What one request may upload (``summarize serve --max-files --max-upload-mb --max-bytes``)."""
 
     max_files: int = 20
-    max_total: int = 50 * 1024 * 1024  # a whole request body
-    max_bytes: int = 10 * 1024 * 1024  # one document (the CLI's --max-bytes)
+    max_total: int = 50_000_000  # a whole request body
+    max_bytes: int = 10_000_000  # one document (the CLI's --max-bytes)
 
     def french(self, what: str) -> str:
         """The message of a refused upload, with the limit that was passed."""
@@ -72,7 +72,8 @@ class Limits:
 
 
 def mb(n: int) -> str:
-    return f"{n / 1024 / 1024:g} Mo".replace(".", ",")
+    """Megabytes as the options give them (10 000 000 bytes: « 10 Mo »; 600 000: « 0,6 Mo »)."""
+    return f"{n / 1e6:.1f}".rstrip("0").rstrip(".").replace(".", ",") + " Mo"
 
 
 def is_loopback(host: str) -> bool:

@@ -11,6 +11,7 @@ arrive (413, with the limit in French); on any refusal the files already written
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -58,6 +59,18 @@ async def receive_form(content_type: str, stream: AsyncIterator[bytes], folder: 
         state.discard()
         raise Refused(400, f"Requête invalide : formulaire illisible ({printable(str(exc))}).") from None
     return state.form
+
+
+_FILENAME = re.compile(rb';\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))', re.IGNORECASE)
+
+
+def _raw_filename(disposition: bytes) -> bytes:
+    match = _FILENAME.search(disposition)
+    if match is None:
+        return b""
+    if match.group(1) is not None:
+        return match.group(1).replace(b'\\"', b'"')  # any other backslash stays: a Windows path is refused
+    return match.group(2).strip()
 
 
 class _Parts:
@@ -112,7 +125,9 @@ class _Parts:
         if b"filename" not in options:
             return
         self.is_file = True
-        raw = options[b"filename"].decode("utf-8", "replace")
+        # The name as sent: the parser would cut « C:\x\y.txt » to « y.txt » (an old browser's habit);
+        # a name that is a path is refused whole instead.
+        raw = _raw_filename(self.disposition).decode("utf-8", "replace")
         if not raw:
             return  # an empty file input
         check_filename(raw)
