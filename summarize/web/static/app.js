@@ -86,6 +86,8 @@
   $("dossier").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
 
   // -- sending -----------------------------------------------------------------------------
+  function megabytes(n) { return `${Number((n / 1e6).toFixed(1)).toLocaleString("fr-FR")} Mo`; }
+
   function fail(message) {
     const p = $("erreur");
     p.textContent = message;
@@ -99,7 +101,11 @@
     if (!picked.length && !text.trim()) return fail("Rien à résumer : déposez un fichier ou collez un texte.");
     if (picked.length > limits.files) return fail(`Trop de fichiers : ${limits.files} au plus par envoi.`);
     const big = picked.find((f) => f.size > limits.bytes);
-    if (big) return fail(`Fichier trop volumineux : « ${big.name} ».`);
+    if (big) return fail(`Fichier trop volumineux : « ${big.name} » (${megabytes(limits.bytes)} au plus par document).`);
+    const total = picked.reduce((sum, f) => sum + f.size, 0) + new Blob([text]).size;
+    if (total > limits.total) {
+      return fail(`Envoi trop volumineux : ${megabytes(limits.total)} au plus par envoi. Envoyez moins de fichiers à la fois.`);
+    }
     const form = new FormData();
     form.append("longueur", document.querySelector("input[name=longueur]:checked").value);
     form.append("modele", $("modele").value);
