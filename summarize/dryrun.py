@@ -42,20 +42,25 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
     chat = backend.has_chat_template
     plan = make_plan(clean(normalize(text)), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
                      max_tokens=resolve_max_tokens(max_tokens), source=source)
-    if plan.single:
-        prompt_tokens = backend.count_prompt(prompts.render("single", plan.chunks[0].text, chat=chat, length=length))
-        output_tokens = prompts.max_tokens(length)
-    else:  # each map prompt as rendered (a base model's map shows its chunk's central sentences)
-        n = len(plan.chunks)
-        prompt_tokens = sum(backend.count_prompt(prompts.render("map", c.text, chat=chat, length=MAP_LENGTH,
-                                                                part=c.index + 1, parts=n)) for c in plan.chunks)
-        maps_out = n * prompts.max_tokens(MAP_LENGTH)
-        fusions = -(-n // REDUCE_FANIN)  # first level; later levels are rarer and smaller
-        prompt_tokens += maps_out + fusions * overhead(backend, prompts, "reduce", MAP_LENGTH, chat)
-        output_tokens = maps_out + fusions * prompts.max_tokens(MAP_LENGTH)
+    prompt_tokens, output_tokens = work(plan, backend, prompts, length, chat)
     return {"model": name, "tokenizer": tokenizer, **plan.as_dict(), "prompt_tokens": prompt_tokens,
             "max_output_tokens": output_tokens,
             "estimated_seconds": round(estimate.seconds(prompt_tokens, output_tokens, size), 1)}
+
+
+def work(plan: Any, backend: Any, prompts: Any, length: str, chat: bool) -> tuple[int, int]:
+    """Prompt tokens evaluated and tokens generated at most, for a plan (estimate.seconds' input):
+    --dry-run's estimate, and the web page's first « time left » (Summarizer.estimate)."""
+    if plan.single:
+        prompt_tokens = backend.count_prompt(prompts.render("single", plan.chunks[0].text, chat=chat, length=length))
+        return prompt_tokens, prompts.max_tokens(length)
+    n = len(plan.chunks)  # each map prompt as rendered (a base model's map shows its chunk's central sentences)
+    prompt_tokens = sum(backend.count_prompt(prompts.render("map", c.text, chat=chat, length=MAP_LENGTH,
+                                                            part=c.index + 1, parts=n)) for c in plan.chunks)
+    maps_out = n * prompts.max_tokens(MAP_LENGTH)
+    fusions = -(-n // REDUCE_FANIN)  # first level; later levels are rarer and smaller
+    prompt_tokens += maps_out + fusions * overhead(backend, prompts, "reduce", MAP_LENGTH, chat)
+    return prompt_tokens, maps_out + fusions * prompts.max_tokens(MAP_LENGTH)
 
 
 def _estimator(model: str | None) -> tuple[Any, str, int, str]:

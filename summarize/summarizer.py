@@ -239,6 +239,25 @@ class Summarizer:
         if end is not None:
             end()
 
+    def estimate(self, text: str, source: str | None = None) -> dict[str, Any]:
+        """The chunks of ``text``'s summary and --dry-run's time estimate for them (estimate.py):
+        ``{"chunks", "estimated_seconds", "cached"}`` (0 chunks for a cache hit). The plan is
+        kept, so the summarize_text() that follows does not tokenize the document again."""
+        read = normalize(text)
+        if self.cache.get(self._key("document", read, self.length)) is not None:
+            return {"chunks": 0, "estimated_seconds": 0.0, "cached": True}
+        import os
+
+        from . import estimate
+        from .cleanup import clean
+        from .dryrun import work
+
+        plan = self._plans[read] = self.plan(clean(read), source)
+        prompt_tokens, output_tokens = work(plan, self.backend, self.prompts, self.length, self.chat)
+        size = os.path.getsize(self.ref.path) if os.path.isfile(self.ref.path) else 0
+        return {"chunks": len(plan.chunks), "cached": False,
+                "estimated_seconds": round(estimate.seconds(prompt_tokens, output_tokens, size), 1)}
+
     def plan(self, text: str, source: str | None = None) -> Plan:
         from .planner import make_plan  # only on a cache miss: a hit never chunks
 

@@ -180,12 +180,16 @@ class Runner:
             doc = read_document(str(job.folder / path), max_bytes=self.settings.max_bytes)
         finally:
             (job.folder / path).unlink(missing_ok=True)  # read: the upload is not needed any more
-        job.emit("start", source=name, model=s.ref.name, length=job.length, format=doc.format, chars=len(doc.text))
+        plan = s.estimate(doc.text, source=name)  # chunks and --dry-run's estimate; the plan is reused
+        job.emit("start", source=name, model=s.ref.name, length=job.length, format=doc.format, chars=len(doc.text),
+                 chunks=plan["chunks"], estimate=plan["estimated_seconds"], cached=plan["cached"])
         started = time.perf_counter()
 
         def progress(stage: str, done: int, total: int) -> None:
             elapsed = time.perf_counter() - started
-            left = time_left(elapsed, done, total)
+            left = time_left(elapsed, done, total)  # the pace of the parts done, as the CLI's status line
+            if left is None and done < total:  # before the first part: the dry-run estimate
+                left = max(0.0, plan["estimated_seconds"] - elapsed)
             job.emit("progress", stage=stage, done=done, total=total, elapsed=round(elapsed, 1),
                      left=None if left is None else round(left))
 

@@ -157,7 +157,12 @@
     const on = (type, handler) => es.addEventListener(type, (e) => handler(JSON.parse(e.data)));
     on("queued", (d) => state(d.position ? `En file d'attente (${d.position} travail(s) avant celui-ci)…` : "En file d'attente…"));
     on("running", () => state(job.kind === "batch" ? "Lecture des documents…" : "Lecture du document…"));
-    on("start", (d) => { state(`Écriture du résumé (${d.model}, ${lengthLabel(d.length)})…`); $("resultat").dataset.etat = "ecriture"; });
+    on("start", (d) => {
+      const parts = d.chunks > 1 ? ` : document long, ${d.chunks} parties` : "";
+      const guess = d.cached ? "" : ` · estimation : environ ${formatSeconds(d.estimate)}`;
+      state(`Écriture du résumé (${d.model}, ${lengthLabel(d.length)})${parts}${guess}…`);
+      $("resultat").dataset.etat = "ecriture";
+    });
     on("text", (d) => { $("flux").textContent += d.text; });
     on("progress", progress);
     on("result", (d) => { showResult(d); state(doneLine(d)); });
