@@ -3,7 +3,7 @@
     python docs/screenshot.py [OUT.png]
 
 Starts a real server (embedded default model, a throwaway cache), summarizes the first seed
-at medium length in Debian's headless Chromium (Playwright, never a downloaded browser),
+at short length in Debian's headless Chromium (Playwright, never a downloaded browser),
 opens the first reference, and saves a full-page screenshot.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main(out: Path) -> None:
                 page = context.new_page()
                 page.goto(server.url)
                 page.set_input_files("#fichiers", str(SHORT_SEED))
+                page.check("input[name=longueur][value=short]")
                 page.click("#lancer")
                 page.wait_for_selector("body[data-fini='done']", state="attached", timeout=600_000)
                 page.locator("#resume button.ref").first.click()

@@ -15,6 +15,7 @@ import zipfile
 
 import psutil
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import LONG_SEED, SEEDS, SHORT_SEED, run_cli
 from . import webserver
@@ -119,7 +120,8 @@ def test_a_seed_streams_in_and_equals_the_cli(page, server, tmp_path):
 
 def test_cancel_really_stops_the_work(page, server):
     run(page, [LONG_SEED])
-    page.wait_for_function("document.getElementById('etat').textContent.includes('partie')", timeout=180_000)
+    # expect(), not wait_for_function: the page's Content-Security-Policy forbids evaluating strings
+    expect(page.locator("#etat")).to_contain_text("partie", timeout=180_000)
     assert re.search(r"partie \d+ sur \d+", page.text_content("#etat"))
     before = cpu_seconds(server.proc.pid)
     page.wait_for_timeout(1000)
@@ -188,4 +190,4 @@ def test_history_comes_from_the_cache_and_a_fallback_is_never_shown_as_the_model
     assert page.get_attribute("#methode", "data-methode") == "extractive-fallback"
     assert "repli extractif" in method and "écrit par le modèle" not in method
     page.locator("#liste-historique button[data-cle]").last.click()
-    page.wait_for_function("document.getElementById('etat').textContent.startsWith('Depuis le cache')")
+    expect(page.locator("#etat")).to_contain_text("Depuis le cache")
