@@ -257,3 +257,21 @@ def test_serve_refuses_a_host_name_and_warns_off_loopback(tmp_path):
     assert time.monotonic() - before < 30
     assert not list(tmp_path.iterdir()) or not any(p.name.startswith("summarize-web-") for p in tmp_path.iterdir())
     assert os.environ.get("TMPDIR") != str(tmp_path)
+
+
+def test_open_hands_the_token_url_to_the_browser(tmp_path):
+    """--open gives the browser the URL the terminal shows (webbrowser honours $BROWSER)."""
+    seen = tmp_path / "browser.txt"
+    browser = f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(sys.argv[2])' {seen} %s"
+    os.environ["BROWSER"], saved = browser, os.environ.get("BROWSER")
+    try:
+        srv = webserver.start(tmp_path / "srv", "--open")
+    finally:
+        os.environ.pop("BROWSER") if saved is None else os.environ.__setitem__("BROWSER", saved)
+    try:
+        deadline = time.monotonic() + 20
+        while not (seen.exists() and seen.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen.read_text() == srv.url
+    finally:
+        assert srv.stop() == 0
