@@ -244,7 +244,8 @@ def _with_magic(row: dict[str, Any]) -> dict[str, Any]:
     try:
         with open(row["path"], "rb") as fh:
             magic = fh.read(4)
-        row.update(usable=magic == b"GGUF", size=os.path.getsize(row["path"]) if row.get("size") is None else row["size"])
+        size = os.path.getsize(row["path"]) if row.get("size") is None else row["size"]
+        row.update(usable=magic == b"GGUF", size=size)
         if magic != b"GGUF":
             row["error"] = "not a GGUF file"
     except OSError as exc:

@@ -97,7 +97,8 @@ def serve(options: ServeOptions, on_ready: Callable[[Ready], None] | None = None
         shown = "127.0.0.1" if address in ("0.0.0.0", "::") else (f"[{address}]" if ":" in address else address)
         if on_ready is not None:
             on_ready(Ready(f"http://{shown}:{port}/?token={token}", private, (address, port)))
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning" if not options.verbose else "info",
+        level = "info" if options.verbose else "warning"
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=level,
                                                access_log=options.verbose, http="h11", ws="none", loop="asyncio",
                                                timeout_graceful_shutdown=5))
         server.run(sockets=[sock])

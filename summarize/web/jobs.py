@@ -225,7 +225,8 @@ class BatchEvents:
         return self.job.names.get(Path(path).name, Path(path).name)
 
     def start(self, items: list[Any]) -> None:
-        self.job.emit("batch_start", documents=[{"index": i, "name": self._name(it.path)} for i, it in enumerate(items)])
+        documents = [{"index": i, "name": self._name(it.path)} for i, it in enumerate(items)]
+        self.job.emit("batch_start", documents=documents)
 
     def doc_start(self, index: int, item: Any) -> None:
         self.current = index

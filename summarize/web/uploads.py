@@ -158,7 +158,8 @@ class _Parts:
         if self.upload is not None and self.fd is not None:
             self.upload.size += len(piece)
             if self.upload.size > self.limits.max_bytes:
-                self.fail(Refused(413, self.limits.french("file") + f" « {printable(self.upload.name)} » le dépasse."))
+                too_big = f" « {printable(self.upload.name)} » le dépasse."
+                self.fail(Refused(413, self.limits.french("file") + too_big))
             os.write(self.fd, piece)
             return
         cap = self.limits.max_bytes if self.name == TEXT_FIELD else MAX_FIELD
