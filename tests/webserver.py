@@ -22,10 +22,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 def threads() -> str:
     """A fixed thread count for the server and the CLI it is compared with: llama.cpp's results
-    depend on it (README, "Deterministic by default"), and by default it follows the free cores."""
-    from summarize.cpuslot import usable_cores
-
-    return str(min(2, usable_cores()))
+    depend on it (README, "Deterministic by default"), and by default it follows the free cores.
+    One thread: a fixed count does not give way to a foreign load, and the browser repainting
+    the streamed text on the same cores made two threads spin at llama.cpp's barriers (the
+    shared-CPU collapse of cpuslot.py): 61 s for a summary that takes 7 s alone."""
+    return "1"
 
 
 @dataclass
