@@ -23,9 +23,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def threads() -> str:
     """A fixed thread count for the server and the CLI it is compared with: llama.cpp's results
     depend on it (README, "Deterministic by default"), and by default it follows the free cores.
-    One thread: a fixed count does not give way to a foreign load, and the browser repainting
-    the streamed text on the same cores made two threads spin at llama.cpp's barriers (the
-    shared-CPU collapse of cpuslot.py): 61 s for a summary that takes 7 s alone."""
+    One thread: a fixed count does not give way to a foreign load, and with two, the browser
+    repainting the streamed text on the same two cores (and the machine's other work) left
+    llama.cpp's threads spinning at their barriers (the collapse cpuslot.py describes): seed 001
+    at short length took 61.5 s in the page with 2 threads, 5.6 s with 1 (docs/screenshot.py)."""
     return "1"
 
 
