@@ -53,7 +53,11 @@ def identity(ref: ModelRef, cache: Cache, backend: Any = None, remote: RemoteOpt
         # A blob named by its sha256 (ollama, HF cache) is not re-hashed: its name is its digest. A LoRA
         # adapter is part of the model: its sha256 joins the weights'.
         sha = ref.sha256 or cache.file_sha256(ref.path)
-        return sha + "+lora:" + cache.file_sha256(ref.adapter) if ref.adapter else sha
+        if not ref.adapter:
+            return sha
+        from . import merge  # merged weights round a little differently from llama.cpp's run-time LoRA
+
+        return sha + "+lora:" + cache.file_sha256(ref.adapter) + (f"+{merge.FORMAT}" if merge.enabled() else "")
     memo = "remote-identity:" + json.dumps([ref.name, (remote or RemoteOptions()).kind])
     if backend is None:
         return cache.memo_get(memo, IDENTITY_TTL)

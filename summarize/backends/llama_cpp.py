@@ -14,7 +14,9 @@ from typing import Any
 from ..cpuslot import CpuSlots, usable_cores as physical_cores  # noqa: F401 (re-exported for benchmarks)
 from ..errors import ModelError
 from ..gguf import GGUFInfo
+from ..paths import model_cache_dir
 from ..prompts import Prompt
+from . import merge
 from .base import GenSettings, Generation, OnText
 
 CTX_STEP = 512
@@ -66,7 +68,8 @@ class LlamaCppBackend:
                  adapter: str | None = None) -> None:
         self.info = info
         self.path = info.path
-        self.adapter_path = adapter  # a LoRA GGUF, set on every decoding context
+        self.adapter_path = adapter  # a LoRA GGUF: merged into the weights (merge.py) or set on every context
+        self.merged = False
         self._adapter: Any = None
         self.n_ctx_train = info.context_length or 4096
         self.has_chat_template = info.chat_template is not None
@@ -149,13 +152,17 @@ class LlamaCppBackend:
 
             n_ctx = min(CTX_STEP, self.n_ctx_train)
             n_gpu_layers = gpu.for_load(self.gpu_layers)
+            if self.adapter_path and merge.enabled():  # once per model and adapter: no run-time LoRA cost
+                self.path = str(merge.merged(self.info.path, self.adapter_path,
+                                             merge.cached_path(model_cache_dir(), self.info.path, self.adapter_path)))
+                self.merged = True
             # Once per machine, model and policy: a native crash becomes a clear error (probe.py).
             probe.check(self.path, name=self.info.name, n_gpu_layers=n_gpu_layers, chosen=self.policy)
             self._llm = self._load(n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
                                    n_batch=n_ctx, n_ubatch=n_ctx, seed=42, n_gpu_layers=n_gpu_layers)
             self.gpu_offloaded = gpu.offloaded(n_gpu_layers)
             self.ready_at = time.time()
-            if self.adapter_path:
+            if self.adapter_path and not self.merged:
                 self._adapter = self._load_adapter(self._llm)
         return self._llm
 
