@@ -80,7 +80,7 @@ def test_tuned_prompt_is_the_training_template_without_examples() -> None:
 @pytest.mark.slow
 def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gemma_backend, gemma_path,
                                                                     monkeypatch) -> None:
-    monkeypatch.setenv("SUMMARIZE_LORA_MERGE", "off")  # llama.cpp's run-time LoRA (merged: test_merge.py)
+    monkeypatch.delenv("SUMMARIZE_LORA_MERGE", raising=False)  # llama.cpp's run-time LoRA (merged: test_merge.py)
     from summarize.gguf import read_gguf
     from summarize.backends.llama_cpp import LlamaCppBackend
 

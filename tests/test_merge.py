@@ -1,6 +1,6 @@
 """A LoRA adapter merged into the weights at first use (backends/merge.py, issue 23): the
 sum is llama.cpp's, untouched tensors are copied byte for byte, the merged model computes what
-the run-time adapter computes, and the backend uses it by default."""
+the run-time adapter computes, and the backend uses it when asked (SUMMARIZE_LORA_MERGE=on)."""
 from __future__ import annotations
 
 import ctypes
@@ -110,14 +110,26 @@ def test_merged_model_computes_what_the_run_time_adapter_does(merged_path, adapt
     assert np.abs(merged - runtime).mean() < 0.45 * effect
 
 
-def test_backend_merges_by_default_and_the_switch_turns_it_off(monkeypatch, tmp_path, merged_path, adapter,
-                                                               gemma_path, cache_dir) -> None:
+def test_backend_merges_on_request_and_applies_at_run_time_by_default(monkeypatch, tmp_path, merged_path, adapter,
+                                                                      gemma_path, cache_dir) -> None:
     from summarize import backends, models
     from summarize.backends.llama_cpp import LlamaCppBackend
     from summarize.cache import Cache
     from summarize.gguf import read_gguf
 
     monkeypatch.setenv("SUMMARIZE_MODEL_CACHE", str(tmp_path))
+    monkeypatch.delenv("SUMMARIZE_LORA_MERGE", raising=False)
+    ref = models.resolve(f"gemma3-270m-base+{adapter}")
+    cache = Cache(cache_dir)
+    runtime_identity = backends.identity(ref, cache)
+    backend = LlamaCppBackend(read_gguf(gemma_path), adapter=str(adapter))
+    try:
+        backend.ensure_loaded(0)
+        assert not backend.merged and backend.path == gemma_path and backend._adapter is not None
+    finally:
+        backend.close()
+    assert not (tmp_path / "merged").exists()
+    monkeypatch.setenv("SUMMARIZE_LORA_MERGE", "on")
     target = merge.cached_path(tmp_path, gemma_path, adapter)
     target.parent.mkdir(parents=True)
     target.write_bytes(merged_path.read_bytes())  # the fixture's merge, where the backend looks for it
@@ -127,15 +139,5 @@ def test_backend_merges_by_default_and_the_switch_turns_it_off(monkeypatch, tmp_
         assert backend.merged and backend.path == str(target) and backend._adapter is None
     finally:
         backend.close()
-    ref = models.resolve(f"gemma3-270m-base+{adapter}")
-    cache = Cache(cache_dir)
-    merged_identity = backends.identity(ref, cache)
-    monkeypatch.setenv("SUMMARIZE_LORA_MERGE", "off")
-    backend = LlamaCppBackend(read_gguf(gemma_path), adapter=str(adapter))
-    try:
-        backend.ensure_loaded(0)
-        assert not backend.merged and backend.path == gemma_path and backend._adapter is not None
-    finally:
-        backend.close()
-    runtime_identity = backends.identity(ref, cache)  # the two ways round differently: other cache keys
-    assert merged_identity == runtime_identity + f"+{merge.FORMAT}"
+    # The two ways round differently: other cache keys.
+    assert backends.identity(ref, cache) == runtime_identity + f"+{merge.FORMAT}"
