@@ -24,7 +24,7 @@ from .text import normalize, sha256_text
 # (cleanup.py), the output rules (guards.py: no bare URL, no English sentence) and the
 # support rule (quality/: a sentence no passage supports is dropped). Literal
 # here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
-TEXT_RULES = "clean-1+rules-3+support-2"
+TEXT_RULES = "clean-1+rules-3+support-3"
 
 if TYPE_CHECKING:
     from .planner import Plan

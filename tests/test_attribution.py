@@ -60,6 +60,61 @@ def test_a_copied_sentence_with_one_word_swapped_is_not_supported() -> None:
     assert Index(article).support("Les données sont publiées mardi par le ministère de la santé.").supported
 
 
+def test_a_quotation_nobody_said_is_not_supported() -> None:
+    """Quotes are copied, not paraphrased (support-3): the small model writes quotes nobody said,
+    from words of the document (« … il y a un intérêt pour l'open source » a-t-il ajouté: a real
+    gemma3-270m output on seed 001, which the content rule alone supported)."""
+    seed = (LONG_SEED.parent / "001_188ff14e355e4071.txt").read_text(encoding="utf-8")
+    index = Index(seed)
+    invented = index.support("« Les modèles ont été conçus pour être utilisés dans les entreprises et il y a un "
+                             "intérêt pour l'open source » a-t-il ajouté.")
+    assert not invented.supported and "citation" in invented.missing
+    real = index.support("« DeepSeek a profité de la recherche ouverte » avait-il déjà indiqué.")
+    assert real.supported and any("DeepSeek a profité" in src.quote for src in real.sources)
+    # Seed 000: the minister said « Il s'agit de protéger la société », not the children.
+    sweden = Index((LONG_SEED.parent / "000_62be23b1862030f1.txt").read_text(encoding="utf-8"))
+    assert sweden.support("« Il s'agit de protéger la société », a martelé le ministre de la justice.").supported
+    assert not sweden.support("« Il s'agit de protéger les enfants et les victimes », a martelé le ministre "
+                              "de la justice.").supported
+    assert _support('Le quotidien "Corriere della Sera" cite la rupture d\'un câble.')  # a name in quotes: no quotation
+
+
+def test_a_copy_with_a_short_stretch_swapped_is_not_supported() -> None:
+    """« au profit du bien-être collectif » for the slide's « au profit du... profit »: a real
+    gemma3-270m sentence of the deck's default summary, shown as supported by support-2 (the
+    swap is of one word for three, and the sentence keeps one « profit » of the slide's two)."""
+    doc = read_document(str(LONG_SEED))
+    index = Index(doc.text, doc.layout)
+    swapped = index.support("Les « innovations » entretiennent et accroissent l'exploitation des ressources "
+                            "planétaires, au profit du bien-être collectif.")
+    assert not swapped.supported and "substitution" in swapped.missing
+    assert swapped.sources[0].location["slide"] == 198  # where it was copied from, quoted for the reader
+    assert index.support("Les « innovations » entretiennent et accroissent l'exploitation des ressources "
+                         "planétaires, au profit du... profit.").supported
+
+
+def test_an_inflection_is_no_swap() -> None:
+    """« jugé » / « jugés »: a real model sentence that corrected the article's agreement was
+    flagged as a swap by support-2 (5-letter stems « juge » / « juges »)."""
+    article = ("La position de la France n'a pas changé : les jihadistes détenus en Irak doivent être jugé par la "
+               "justice irakienne. Quatre Français ont été condamnés à mort dimanche à Bagdad.")
+    index = Index(article)
+    assert index.support("La position de la France n'a pas changé : les jihadistes détenus en Irak doivent être "
+                         "jugés par la justice irakienne.").supported
+    assert index.support("Quatre Français ont été condamné à mort à Bagdad.").supported
+
+
+def test_glued_sentences_of_an_output_are_judged_one_by_one() -> None:
+    """Scraped news glue sentences (« …le quai.Le capitaine… »); the model copies the glue. A
+    long faithful sentence must not carry an invented one glued to it."""
+    index = Index(ARTICLE)
+    faithful = "Le navire, qui peut contenir plus de 2.600 passagers, est venu heurter le quai."
+    glued = f"{faithful}Le capitaine a démissionné de la compagnie. "
+    assert Index(ARTICLE).support(glued.strip()).supported  # as one sentence, the long one carries it
+    kept, dropped, ok = keep_supported(f"Quatre personnes ont été blessées. {glued}", index)
+    assert ok and dropped == 1 and "démissionné" not in kept and kept.startswith("Quatre personnes")
+
+
 def test_numbers_match_whatever_their_spacing() -> None:
     assert _support("Le navire peut contenir 2 600 passagers.")
     assert not _support("Le navire peut contenir 2 700 passagers.")
@@ -290,6 +345,56 @@ def test_the_real_model_shows_no_invented_detail_as_a_supported_fact(cache_dir) 
                                 or guards.invented_dates(text, source)), (doc, text)
     finally:
         s.close()
+
+
+# gemma3-270m's partial summary of the deck's 13th chunk (of 15; map stage, greedy, one thread,
+# the first attempt), recorded 2026-12-07: its first sentence is the slide's « au profit du... profit »
+# written « au profit du bien-être collectif ». support-2 showed it in the default summary of
+# the deck as a fact, with slide 198 as its source (docs/BENCHMARKS.md, acceptance 4).
+DECK_CHUNK_13 = ("Les « innovations » entretiennent et accroissent l'exploitation des ressources planétaires, au "
+                 "profit du bien-être collectif. Mais chacun·e aura son propre curseur (et c'est OK !) Mais qui "
+                 "oublie : 1) l'intérêt de l'action collective, 2) de pointer...")
+
+
+def test_the_decks_invented_sentence_is_dropped_from_its_partial_summary() -> None:
+    doc = read_document(str(LONG_SEED))
+    kept, dropped, ok = keep_supported(DECK_CHUNK_13, Index(doc.text, doc.layout))
+    assert ok and dropped == 1 and "bien-être" not in kept and kept.startswith("Mais chacun·e aura")
+
+
+@pytest.mark.slow
+def test_the_real_model_invents_on_the_deck_and_the_sentence_is_dropped() -> None:
+    """Acceptance 4 on a seed with the real default model: its partial summary of the deck's
+    chunk holding slide 198 (greedy decoding, one thread: the same text on every run here; two
+    threads write another) invents « au profit du bien-être collectif »; the support guard drops
+    that sentence and keeps the rest."""
+    from summarize.cleanup import clean_lines
+    from summarize.summarizer import MAP_LENGTH, Result, Summarizer
+    from summarize.text import normalize
+
+    s = Summarizer("gemma3-270m", use_cache=False, threads=1)  # the output depends on the thread count
+    written: list[str] = []
+    generate = s.backend.generate
+
+    def recording(prompt, settings, on_text=None):  # type: ignore[no-untyped-def]
+        out = generate(prompt, settings, on_text=on_text)
+        written.append(out.text)
+        return out
+
+    s.backend.generate = recording  # type: ignore[method-assign]
+    try:
+        text, _ = clean_lines(normalize(read_document(str(LONG_SEED)).text))
+        plan = s.plan(text)
+        chunk = next(c for c in plan.chunks if "au profit du... profit" in c.text)
+        result = Result(summary="", source="deck", model="gemma3-270m", model_sha256="", prompt_version="",
+                        length="medium")
+        # The map stage of one chunk, as summarize_text runs it for each of the deck's 15 chunks.
+        partial = s._stage(result, "map", chunk.text, text, MAP_LENGTH, part=chunk.index + 1, parts=len(plan.chunks))
+    finally:
+        s.close()
+    assert "au profit du bien-être collectif" in written[0], written  # what the model really writes
+    assert "bien-être" not in partial and result.stages[0]["dropped_sentences"] == 1
+    assert result.stages[0]["method"] == "model" and "Mais chacun·e aura son propre curseur" in partial
 
 
 @pytest.mark.slow

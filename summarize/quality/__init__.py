@@ -14,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 # The support rule's version, part of every summary's cache key (summarizer.TEXT_RULES);
-# support-2: a near-copy of a passage with one content word swapped is not supported.
-VERSION = "support-2"
+# support-2: a near-copy of a passage with one content word swapped is not supported;
+# support-3: quotations must be in one passage, a swap of up to two content words, plural
+# and feminine endings stemmed, glued sentences of an output judged one by one.
+VERSION = "support-3"
 
 _WHERE = {"attribute": "attribution", "Index": "attribution", "Sentence": "attribution", "Source": "attribution",
           "keep_supported": "attribution", "UNSUPPORTED": "attribution", "supported_share": "attribution",

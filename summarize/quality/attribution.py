@@ -6,19 +6,34 @@ rule then decides, with no second model:
 1. **Key items**: every number, name (capitalized word) and date (weekday, month) of the
    sentence must be in the chosen passages (numbers digit for digit, words accent-folded).
 2. **Content**: at least ``SUPPORT`` of the sentence's content stems (words of 4+ letters,
-   not function words, cut to 6 letters) must be in the chosen passages; a stem the whole
-   document never uses counts ``1 + NOVEL_WEIGHT`` times in the denominator.
+   not function words, without a plural « s » and a final « e », cut to 5 letters) must be in
+   the chosen passages; a stem the whole document never uses counts ``1 + NOVEL_WEIGHT``
+   times in the denominator.
 3. **Polarity**: what the sentence negates, a passage must negate near the same words
    (« ne … pas », « sans », « aucun », « refuse »…), and a passage's « n'a pas pu » must not
    be the sentence's « a pu ».
+4. **Quotations**: a quotation of the sentence (« … », “ … ”, "…") with ``QUOTE_MIN`` content
+   stems or more is copied, not paraphrased: one passage of the document holds ``QUOTED`` of
+   its stems (that passage joins the sources). The small model writes quotes nobody said
+   (« "L'Europe est très touchée", a déclaré Hans Kluge »): their words are scattered, or
+   are not in the document at all.
+5. **Swap**: a sentence that copies one passage (``COPIED`` of its words, in order) with a
+   single edit of content words, where it puts ≤ ``SWAP_WORDS`` content words of its own in
+   place of ≤ ``SWAP_WORDS`` of the passage's, is not supported: « Tout usage du numérique
+   est éco-idéal » for « … ÉCOCIDAIRE », « au profit du bien-être collectif » for « au profit
+   du... profit ». A paraphrase rewrites more than one short stretch; an inflection keeps the
+   stem; a word moved or dropped is no swap.
 
 Passages are chosen greedily, at most ``MAX_SOURCES``: each time the one adding the most of
 the sentence's uncovered items (key items weigh ``KEY_WEIGHT``), among BM25's best
 ``CANDIDATES`` and the passages holding one of its key items; ties go to the higher BM25
 score. Then up to ``EXTRA_SOURCES`` more, each for a key item the first ones lack (a date
-said in another paragraph), and the passage that holds a negation. A sentence's ``score`` is
-the weighted share of its items the chosen passages hold. The thresholds were set on
-OrangeSum train/valid with corrupted abstracts (benchmarks/attribution_check.py).
+said in another paragraph), the passage that holds a negation and the one that holds a
+quotation. A sentence's ``score`` is the weighted share of its items the chosen passages
+hold. A model output is judged sentence by sentence, glued sentences too (« …la Maison
+Blanche."Vous allez… » is two). The thresholds were set on OrangeSum train/valid with
+corrupted abstracts (benchmarks/attribution_check.py) and checked on sentences the model
+really invented (benchmarks/invented_check.py).
 """
 from __future__ import annotations
 
@@ -36,6 +51,10 @@ NOVEL_WEIGHT = 1.0  # extra weight of a content word the document never uses
 CANDIDATES = 8  # BM25's best passages considered per sentence
 COPIED = 0.7  # share of a sentence's words taken in order from one passage: a near-copy
 KEY_WEIGHT = 2.0  # a name, number or date counts as two content words in the greedy choice and the score
+QUOTED = 0.75  # share of a quotation's content stems one passage of the document must hold
+QUOTE_MIN = 2  # a quotation with fewer content stems is a word in quotes, not a quotation
+SWAP_WORDS = 2  # content words on each side of the one swap a near-copy may not make
+SWAP_TAIL = 2  # an edit that ends the sentence: passage words compared beyond its length
 
 
 @dataclass
@@ -83,6 +102,10 @@ class Index:
         for i, (ws, ns) in enumerate(zip(self._words, self._numbers)):
             for item in ws | {"#" + n for n in ns}:
                 self._where.setdefault(item, []).append(i)
+        self._with_stem: dict[str, list[int]] = {}  # content stem → passages holding it
+        for i, ss in enumerate(self._stems):
+            for item in ss:
+                self._with_stem.setdefault(item, []).append(i)
         self._bm25 = None
         corpus = [sorted(s) + sorted("#" + n for n in ns) for s, ns in zip(self._stems, self._numbers)]
         if any(corpus):
@@ -162,6 +185,14 @@ class Index:
                 take(denying[0])
         if "négation" not in missing and self._polarity_conflict(sentence, claims, chosen):
             missing.append("négation")
+        for quoted in lexicon.quotations(sentence, QUOTE_MIN):
+            # A quotation is copied, not paraphrased: one passage holds most of its words.
+            where = self._quoted_in(quoted)
+            if where is None:
+                missing.append("citation")
+                break
+            if where not in chosen:
+                take(where)
         # A word the whole document never uses counts twice: what a summary adds is what it invents.
         novel = len(claims.stems - self.all_stems)
         held = sum(("s", s) in covered for s in claims.stems)
@@ -175,29 +206,51 @@ class Index:
                           self.passages[i].location) for i in sorted(chosen)]  # in document order
         return Sentence(sentence, supported, score, sources, missing)
 
-    def _substituted(self, sentence: str, chosen: list[int]) -> bool:
-        """The sentence copies a passage word for word but for one content word put in place of
-        the passage's own: « Tout usage du numérique est éco-idéal » for « … est écocidaire ».
-        A paraphrase rewrites more than a word or two; an inflection keeps the stem."""
-        import difflib
+    def _quoted_in(self, quoted: set[str]) -> int | None:
+        """The passage holding at least QUOTED of a quotation's content stems, if one does."""
+        counts: dict[int, int] = {}
+        for st in quoted:
+            for i in self._with_stem.get(st, ())[:200]:
+                counts[i] = counts.get(i, 0) + 1
+        best = max(counts.items(), key=lambda kv: (kv[1], -kv[0]), default=None)
+        return best[0] if best and best[1] >= QUOTED * len(quoted) else None
 
-        def content(ws: list[str]) -> set[str]:
-            return {w[:lexicon.STEM] for w in ws if len(w) >= lexicon.MIN_CONTENT and w not in lexicon.FUNCTION_WORDS}
+    def _substituted(self, sentence: str, chosen: list[int]) -> bool:
+        """The sentence copies a passage word for word but for one stretch where it puts its own
+        content words in place of the passage's: « Tout usage du numérique est éco-idéal » for
+        « … est écocidaire », « … et l'introduction d'un tabac privatisé » for « … ainsi que
+        l'introduction d'une privation de liberté ». A paraphrase rewrites more than one stretch
+        of a few words; an inflection keeps the stem; a word moved is no swap."""
+        import difflib
+        from collections import Counter
+
+        def content(ws: list[str]) -> list[str]:
+            return [lexicon.stem(w) for w in ws if len(w) >= lexicon.MIN_CONTENT and w not in lexicon.FUNCTION_WORDS]
 
         mine = lexicon.words(lexicon.fold(sentence))
+        said = Counter(content(mine))
         for i in chosen:
             theirs = lexicon.words(lexicon.fold(self.passages[i].text))
             match = difflib.SequenceMatcher(None, mine, theirs, autojunk=False)
             if sum(b.size for b in match.get_matching_blocks()) < COPIED * len(mine):
                 continue
             # Edits of content words; the passage's words past the sentence's end (a longer
-            # passage cut short) are no edit.
-            edits = [(a0, a1, b0, b1) for op, a0, a1, b0, b1 in match.get_opcodes()
-                     if op != "equal" and (content(mine[a0:a1]) or content(theirs[b0:b1])) and a0 < len(mine)]
+            # passage cut short) are no edit, and an edit that ends the sentence is compared
+            # with as many of the passage's words as it has, plus SWAP_TAIL.
+            edits = []
+            for op, a0, a1, b0, b1 in match.get_opcodes():
+                if op == "equal" or a0 >= len(mine):
+                    continue
+                if a1 == len(mine):
+                    b1 = min(b1, b0 + (a1 - a0) + SWAP_TAIL)
+                if content(mine[a0:a1]) or content(theirs[b0:b1]):
+                    edits.append((a0, a1, b0, b1))
             if len(edits) == 1:  # one swap, everything else copied: not a paraphrase
                 a0, a1, b0, b1 = edits[0]
                 new, old = content(mine[a0:a1]), content(theirs[b0:b1])
-                if a1 - a0 <= 2 and b1 - b0 <= 2 and new - content(theirs) and old - content(mine):
+                passage = Counter(content(theirs))
+                lost = [w for w in old if passage[w] > said[w]]  # passage words the sentence says less often
+                if 0 < len(new) <= SWAP_WORDS and len(old) <= SWAP_WORDS and set(new) - set(passage) and lost:
                     return True
         return False
 
@@ -230,6 +283,13 @@ def attribute(summary: str, source: str | Index, layout: Layout | None = None) -
     return [index.support(s) for s in split(summary)]
 
 
+def piece_supported(index: Index, piece: str) -> bool:
+    """Whether a piece of a model output is supported: each of its sentences, glued ones too
+    (« …la Maison Blanche."Vous allez… » is two sentences, as the final attribution reads it)."""
+    parts = split(piece)
+    return bool(parts) and all(index.support(p).supported for p in parts)
+
+
 def supported_share(sentences: list[Sentence]) -> float:
     return sum(s.supported for s in sentences) / len(sentences) if sentences else 1.0
 
@@ -246,7 +306,7 @@ def keep_supported(text: str, index: Index) -> tuple[str, int, bool]:
     from ..guards import sentence_pieces  # the guards' own sentence cut: the kept text is the output's own characters
 
     spans = sentence_pieces(text)
-    kept = [s for s in spans if index.support(s.strip()).supported]
+    kept = [s for s in spans if piece_supported(index, s)]
     if not spans or len(kept) == len(spans):
         return text, 0, True
     if not kept or len(kept) < MIN_KEPT * len(spans):

@@ -38,6 +38,16 @@ def fold(word: str) -> str:
     return fold_word(word)
 
 
+def stem(folded: str) -> str:
+    """A folded word's stem: without a plural « s » / « x » and then a final « e » (« jugés »,
+    « jugée », « juge » are one word), cut to STEM letters."""
+    if len(folded) > MIN_CONTENT and folded[-1] in "sx":
+        folded = folded[:-1]
+    if len(folded) > MIN_CONTENT and folded[-1] == "e":
+        folded = folded[:-1]
+    return folded[:STEM]
+
+
 def numbers(text: str) -> set[str]:
     """Numbers, digits only (« 2.600 », « 2 600 » and « 2600 » are one number)."""
     return {norm_number(m) for m in NUMBER.findall(text)}
@@ -58,7 +68,7 @@ def stems(text: str) -> set[str]:
     for w in words(text):
         f = fold(w)
         if len(f) >= MIN_CONTENT and w.lower() not in STOP_WORDS and f not in FUNCTION_WORDS and f not in _META:
-            out.add(f[:STEM])
+            out.add(stem(f))
     return out
 
 
@@ -123,7 +133,7 @@ def denied_near(text: str, word: str, window: int = 6) -> bool | None:
     """Whether ``word`` (folded; a stem matches its 6 first letters) is under a negation in
     ``text``: a cue within ``window`` tokens before it or 2 after. None when it is not there."""
     toks = _folded_tokens(text)
-    hits = [i for i, t in enumerate(toks) if t == word or (len(word) >= MIN_CONTENT and t[:STEM] == word[:STEM])]
+    hits = [i for i, t in enumerate(toks) if t == word or (len(word) >= MIN_CONTENT and stem(t) == stem(word))]
     if not hits:
         return None
     return all(any(_is_cue(t) for t in toks[max(0, i - window): i + 3]) for i in hits)
@@ -145,7 +155,7 @@ def negated_clauses(text: str, window: int = 5) -> list[set[str]]:
         if end is None:
             continue
         near = toks[max(0, i - window): end + window + 1]
-        out.append({w[:STEM] for w in near if len(w) >= MIN_CONTENT and w not in FUNCTION_WORDS and not w.isdigit()})
+        out.append({stem(w) for w in near if len(w) >= MIN_CONTENT and w not in FUNCTION_WORDS and not w.isdigit()})
     return out
 
 
@@ -155,7 +165,7 @@ def denies(text: str, stems_: set[str], window: int = 6) -> bool:
     cues = [i for i, t in enumerate(toks) if _is_cue(t)]
     if not cues:
         return False
-    return any(abs(i - c) <= window for i, t in enumerate(toks) if t[:STEM] in stems_ and len(t) >= MIN_CONTENT
+    return any(abs(i - c) <= window for i, t in enumerate(toks) if stem(t) in stems_ and len(t) >= MIN_CONTENT
                for c in cues)
 
 
@@ -167,6 +177,20 @@ def plain_pairs(text: str) -> set[tuple[str, str]]:
     """Every pair of adjacent folded tokens: « a été » is there when the text affirms it."""
     toks = _folded_tokens(text)
     return set(zip(toks, toks[1:]))
+
+
+_QUOTATION = re.compile(r"«\s*([^»]+?)\s*»|“([^”]+)”|\"([^\"]+)\"")
+
+
+def quotations(sentence: str, least: int = 2) -> list[set[str]]:
+    """The content stems of each quotation of the sentence (« … », “ … ”, "…") that has at
+    least ``least`` of them: a word or two in quotes is a term, not a quotation."""
+    out = []
+    for m in _QUOTATION.finditer(sentence):
+        found = stems(next(g for g in m.groups() if g))
+        if len(found) >= least:
+            out.append(found)
+    return out
 
 
 @dataclass(frozen=True)
