@@ -120,7 +120,7 @@ def merge(model: Path, adapter: Path, out: Path) -> None:
                 raise ModelError(f"the adapter's {t.name} is {delta.shape}, the model's {weight.shape}",
                                  path=str(adapter), hint="this adapter was made for another model")
             qtype = qtype if qtype.name in _KEEP else gguf.GGMLQuantizationType.Q8_0
-            data = gguf.quants.quantize(weight + delta, qtype) if qtype.name not in ("F32",) else weight + delta
+            data = gguf.quants.quantize(weight + delta, qtype)  # F32 too: gguf-py returns it as float32
         tensors.append((t.name, data, qtype))
     if deltas:
         raise ModelError(f"the model has no tensor {next(iter(deltas))}", path=str(adapter),
