@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from summarize import summarizer as pipeline  # noqa: E402
 from summarize.quality import attribution  # noqa: E402
-from summarize.readers import read_document  # noqa: E402
+from summarize.reading.readers import read_document  # noqa: E402
 
 SPENT = {"seconds": 0.0, "calls": 0}
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from common import ROOT
 
-from summarize import cleanup, language
+from summarize import language
+from summarize.reading import cleanup
 from summarize.extractive import sentences
 
 _SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "train").is_dir()),

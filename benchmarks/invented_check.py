@@ -41,7 +41,7 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
 def documents(rows: list[dict[str, Any]]) -> dict[str, str]:
     """The text of every document the rows name: seeds from the repository, valid articles
     from the shared OrangeSum split (attribution_check.SPLITS)."""
-    from summarize.text import normalize
+    from summarize.reading.text import normalize
 
     docs: dict[str, str] = {}
     wanted = {r["doc"] for r in rows}

@@ -54,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     docs = [d["document"] for d in dev_documents(args.docs + 1)]
     if args.file:
-        from summarize.readers import read_document
+        from summarize.reading.readers import read_document
 
         docs = [docs[0], read_document(args.file).text]
 

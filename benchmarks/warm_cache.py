@@ -26,7 +26,7 @@ from common import ROOT, dev_documents, report
 
 from summarize import Summarizer
 from summarize.batch import BatchOptions, run_batch
-from summarize.readers import read_document
+from summarize.reading.readers import read_document
 
 
 def make_corpus(folder: Path, n: int) -> list[Path]:

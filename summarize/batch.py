@@ -27,7 +27,7 @@ from .journal import write_if_changed as _write_if_changed
 from .engines.document import DEFERRED, fatal, one_line, summarize_document
 from .errors import SummarizeError, UsageError
 from .leases import Leases
-from .readers import DEFAULT_MAX_BYTES, Document, read_document
+from .reading.readers import DEFAULT_MAX_BYTES, Document, read_document
 from .sobriety import Meter, Report
 from .summarizer import Summarizer
 

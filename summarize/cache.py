@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SummarizeError
-from .text import sha256_file
+from .reading.text import sha256_file
 
 DB_NAME = "summaries.sqlite3"
 BUSY_SECONDS = 60  # how long a process waits for another one holding the cache

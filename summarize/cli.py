@@ -99,7 +99,7 @@ def run(
 ) -> None:
     from .backends import RemoteOptions
     from .output import StageProgress, StreamPrinter
-    from .readers import read_document
+    from .reading.readers import read_document
     from .summarizer import Summarizer
 
     try:

@@ -12,7 +12,7 @@ from . import estimate, models
 from . import prompts as prompt_data
 from .errors import UsageError
 from .planner import REDUCE_FANIN, make_plan, overhead
-from .text import normalize
+from .reading.text import normalize
 
 MAP_LENGTH = "short"
 
@@ -21,7 +21,7 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
             max_tokens: int | None = None, source: str | None = None) -> dict[str, Any]:
     """The plan summarize_text() would follow (same planner, same --ctx and --max-tokens
     limits), with the prompt tokens each map would really see."""
-    from .limits import resolve_max_tokens
+    from .reading.limits import resolve_max_tokens
 
     prompts = prompt_data.load()
     try:
@@ -35,7 +35,7 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         backend = open_backend(ref, tokenizer_only=True, ctx=ctx)  # a vocabulary-only load, or a server's tokenizer
         local = os.path.isfile(ref.path)
         name, size, tokenizer = ref.name, os.path.getsize(ref.path) if local else 0, "model" if local else "server"
-    from .cleanup import clean
+    from .reading.cleanup import clean
 
     if ref is not None and ref.adapter:  # the tuned model's prompts (the adapter does not change the tokens)
         prompts = prompts.tuned()

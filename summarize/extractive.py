@@ -77,7 +77,7 @@ def sentences(text: str) -> list[str]:
 
 def usable(sentence: str) -> bool:
     """May be shown or picked at all: not English, no bare URL (output rules, issue 11)."""
-    from .cleanup import has_url
+    from .reading.cleanup import has_url
     from .language import is_english
 
     return not has_url(sentence) and not is_english(sentence)

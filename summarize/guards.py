@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from .cleanup import has_url
+from .reading.cleanup import has_url
 from .language import LANGS, is_english, is_french, language  # noqa: F401  (public here since issue 1)
 
 EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERED = (

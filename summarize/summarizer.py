@@ -16,9 +16,9 @@ from . import backends
 from .backends import Backend, GenSettings, OnText, RemoteOptions
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
-from .readers import DEFAULT_MAX_BYTES, read_document
-from .limits import resolve_max_tokens
-from .text import normalize, sha256_text
+from .reading.readers import DEFAULT_MAX_BYTES, read_document
+from .reading.limits import resolve_max_tokens
+from .reading.text import normalize, sha256_text
 
 # Versions of what the text and the output go through besides the prompt: the clean-up
 # (cleanup.py), the output rules (guards.py: no bare URL, no English sentence) and the
@@ -156,7 +156,7 @@ class Summarizer:
             return self._cite(Result(summary=hit.summary, cache_hit=True, seconds=time.perf_counter() - start,
                                      cost=cost, **base, **meta), text, layout, hit.meta)
         result = Result(summary="", **base)
-        from .cleanup import clean_lines
+        from .reading.cleanup import clean_lines
 
         read, (text, dropped) = text, clean_lines(text)  # what a reader skips, the model never sees
         plan = self._plans.pop(read, None) or self.plan(text, source)
@@ -200,7 +200,7 @@ class Summarizer:
     def prefetch(self, texts: list[str]) -> None:
         """Batch jobs: generate the first attempt for several uncached single-chunk documents in
         one multi-sequence pass; summarize_text() then picks each result up (guards still run)."""
-        from .cleanup import clean
+        from .reading.cleanup import clean
 
         prompts = []
         self._plans.clear()
@@ -249,7 +249,7 @@ class Summarizer:
         import os
 
         from . import estimate
-        from .cleanup import clean
+        from .reading.cleanup import clean
         from .dryrun import work
 
         plan = self._plans[read] = self.plan(clean(read), source)

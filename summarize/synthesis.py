@@ -21,7 +21,7 @@ from .cache import make_key
 from .chunking import sentence_ends
 from .journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
 from .prompts import Prompt
-from .text import sha256_text
+from .reading.text import sha256_text
 
 VERSION = "synth-3"  # bump when the prompts or the attribution rules change (part of the cache key)
 OUTPUT = "synthese.md"

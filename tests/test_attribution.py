@@ -12,7 +12,7 @@ from summarize.batch import render_markdown
 from summarize.quality import Index, attribute, keep_supported, render
 from summarize.quality.layout import text_layout
 from summarize.quality.passages import segment
-from summarize.readers import read_document
+from summarize.reading.readers import read_document
 from summarize.synthesis import render as render_synthesis
 
 from .conftest import LONG_SEED
@@ -136,7 +136,7 @@ def test_layout_keeps_file_lines_and_slides() -> None:
 
 
 def read_like(raw: str) -> str:
-    from summarize.text import normalize
+    from summarize.reading.text import normalize
 
     return normalize(raw)
 
@@ -368,9 +368,9 @@ def test_the_real_model_invents_on_the_deck_and_the_sentence_is_dropped() -> Non
     chunk holding slide 198 (greedy decoding, one thread: the same text on every run here; two
     threads write another) invents « au profit du bien-être collectif »; the support guard drops
     that sentence and keeps the rest."""
-    from summarize.cleanup import clean_lines
+    from summarize.reading.cleanup import clean_lines
     from summarize.summarizer import MAP_LENGTH, Result, Summarizer
-    from summarize.text import normalize
+    from summarize.reading.text import normalize
 
     s = Summarizer("gemma3-270m", use_cache=False, threads=1)  # the output depends on the thread count
     written: list[str] = []

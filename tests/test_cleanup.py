@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from summarize import cleanup, guards, quality, summarizer
+from summarize import guards, quality, summarizer
+from summarize.reading import cleanup
 from summarize.extractive import sentences
-from summarize.text import normalize
+from summarize.reading.text import normalize
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,7 +267,7 @@ class _Recorder:
 
 
 def test_the_model_sees_the_cleaned_text_and_the_cache_key_names_the_rules(tmp_path: Path) -> None:
-    from summarize.text import sha256_text
+    from summarize.reading.text import sha256_text
 
     raw = seed("004")
     backend = _Recorder("L'auteur défend une collectivisation de l'IA plutôt que son rejet en bloc par la gauche.")

@@ -50,7 +50,7 @@ def _put(path: Path, content: bytes | str | None = None, link: Path | str | None
 
 @pytest.fixture(scope="session")
 def gemma_sha(gemma_path: str) -> str:
-    from summarize.text import sha256_file
+    from summarize.reading.text import sha256_file
 
     return sha256_file(gemma_path)
 

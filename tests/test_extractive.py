@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from summarize import cleanup, extractive, guards, language
-from summarize.text import normalize
+from summarize import extractive, guards, language
+from summarize.reading import cleanup
+from summarize.reading.text import normalize
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -17,13 +17,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from summarize import htmlclean, injection
+from summarize import injection
+from summarize.reading import htmlclean
 from summarize.cache import make_key
 from summarize.chunking import chunk_text, sentence_ends
 from summarize.errors import DocumentError, ModelError, SummarizeError
 from summarize.gguf import read_gguf
-from summarize.readers import read_document
-from summarize.text import normalize, sha256_text
+from summarize.reading.readers import read_document
+from summarize.reading.text import normalize, sha256_text
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EXTENSIONS = [".txt", ".md", ".html", ".htm", ".pdf", ".docx", ""]
@@ -202,7 +203,7 @@ def test_token_limit_is_a_clear_document_error(fake_summarizer):
 
 def test_token_limit_from_environment(monkeypatch):
     from summarize.errors import UsageError
-    from summarize.limits import DEFAULT_MAX_TOKENS, resolve_max_tokens
+    from summarize.reading.limits import DEFAULT_MAX_TOKENS, resolve_max_tokens
 
     assert resolve_max_tokens(None) == DEFAULT_MAX_TOKENS
     monkeypatch.setenv("SUMMARIZE_MAX_TOKENS", "1234")

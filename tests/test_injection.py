@@ -12,8 +12,8 @@ import pytest
 
 from summarize import extractive, guards, injection, prompts
 from summarize.backends.base import Generation
-from summarize.htmlclean import strip_hidden
-from summarize.readers import read_document
+from summarize.reading.htmlclean import strip_hidden
+from summarize.reading.readers import read_document
 
 from .conftest import DEV, SEEDS
 from .injection_corpus import CORPUS, PROMPT_MARKERS, documents, judge, leaks, manifest, run

@@ -7,11 +7,11 @@ import pytest
 
 from summarize import Summarizer
 from summarize.backends import RecordingBackend as Recording
-from summarize.cleanup import clean
+from summarize.reading.cleanup import clean
 from summarize.errors import UsageError
 from summarize.extractive import salient
 from summarize.summarizer import ATTEMPTS
-from summarize.text import normalize
+from summarize.reading.text import normalize
 
 from .conftest import LONG_SEED, SEEDS
 

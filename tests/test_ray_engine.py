@@ -266,7 +266,7 @@ def _cache_docs(cache: Path) -> set[str]:
         db.close()
     # The fake's summaries are all alike: map keys back to documents through the manifest texts.
     from summarize.summarizer import Summarizer
-    from summarize.text import normalize
+    from summarize.reading.text import normalize
 
     s = Summarizer(None, length="short", cache_dir=str(cache))
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from summarize.errors import DocumentError
-from summarize.readers import read_document
+from summarize.reading.readers import read_document
 
 from .docgen import LATIN1_FRENCH, make_docx, make_pdf, unreadable_file
 

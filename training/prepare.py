@@ -191,7 +191,7 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *
           counts: Counts | None = None) -> Iterator[Example]:
     from summarize import prompts
     from summarize.extractive import opening
-    from summarize.text import normalize
+    from summarize.reading.text import normalize
 
     tuned = rewrite_prompts()
     if input_mode == "document":  # the first design: the whole (cut) document

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..corpus import Item
 from ..errors import DocumentError, ModelError, SummarizeError, UsageError
-from ..readers import Document, read_document
+from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds
 from ..summarizer import Progress, Summarizer
 

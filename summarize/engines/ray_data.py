@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 from ..corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
 from ..quality.layout import Layout
-from ..readers import Document, read_document
+from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds, usable_cores
 from .document import DEFERRED, fatal, one_line, summarize_document
 

@@ -98,7 +98,7 @@ def corpus_passages(points: Iterable[tuple[str, list[int]]], paths: list[str]) -
     file cited for a point whose words its text does not hold contributes nothing (the
     point stays supported by the file's summary, as the synthesis requires)."""
     from ..errors import SummarizeError
-    from ..readers import read_document
+    from ..reading.readers import read_document
     from .attribution import Index
 
     indexes: dict[int, Index | None] = {}

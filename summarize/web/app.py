@@ -118,7 +118,7 @@ class State:
 
         if self._env is None:
             self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-        from ..readers import SUPPORTED
+        from ..reading.readers import SUPPORTED
         from .security import mb
 
         history = await asyncio.to_thread(self._history)

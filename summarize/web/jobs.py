@@ -172,7 +172,7 @@ class Runner:
 
     def _document(self, job: Job) -> None:
         from ..output import time_left
-        from ..readers import read_document
+        from ..reading.readers import read_document
 
         (path, name), = job.names.items()
         s = self.summarizer(job.model, job.length)

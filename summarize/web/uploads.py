@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from ..readers import SUPPORTED
+from ..reading.readers import SUPPORTED
 from .security import Limits, Refused, check_filename, disk_name, printable
 
 MAX_FIELD = 256  # bytes of a plain form field (length, model), pasted text aside

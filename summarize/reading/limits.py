@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UsageError
+from ..errors import UsageError
 
 # ~3 MB of French text: far beyond any single document people summarize, far below what
 # would exhaust memory while planning (the token ids of a document are held in memory).

@@ -1,0 +1,30 @@
+"""Document reading → text: the first stage of every summary, single document or batch.
+
+    from summarize.reading import read_document, clean
+    doc = read_document("rapport.pdf")          # Document: text, sha256, format, layout
+    text = clean(doc.text)                      # what a reader skips never reaches the model
+
+Modules: readers (bytes on disk or stdin → text, one clear error per failure), htmlclean
+(what a page hides is dropped before extraction), text (normalization and content hashes),
+cleanup (URLs, image lines, page furniture, repeats), limits (per-document byte and token
+limits). Public surface: ``read_document``, ``Document``, ``SUPPORTED``, ``is_supported``,
+``DEFAULT_MAX_BYTES``; ``normalize``, ``sha256_text``, ``sha256_file``; ``clean``,
+``clean_lines``, ``has_url``; ``resolve_max_tokens``. Names load lazily: the cache importing
+``reading.text`` pays for no reader (trafilatura, pypdf and python-docx load with their format).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_WHERE = {"read_document": "readers", "Document": "readers", "SUPPORTED": "readers", "is_supported": "readers",
+          "DEFAULT_MAX_BYTES": "readers", "normalize": "text", "sha256_text": "text", "sha256_file": "text",
+          "clean": "cleanup", "clean_lines": "cleanup", "has_url": "cleanup", "resolve_max_tokens": "limits"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
