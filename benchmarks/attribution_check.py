@@ -33,7 +33,7 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from summarize import guards  # noqa: E402
+from summarize.quality import guards  # noqa: E402
 from summarize.quality import lexicon  # noqa: E402
 from summarize.quality.attribution import Index, split  # noqa: E402
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from common import ROOT
 
-from summarize import language
+from summarize.quality import language
 from summarize.reading import cleanup
-from summarize.extractive import sentences
+from summarize.quality.extractive import sentences
 
 _SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "train").is_dir()),
                ROOT.parent / "shared")

@@ -43,7 +43,7 @@ def documents(valid: int, seeds: bool, skip: int = 0) -> list[tuple[str, str]]:
 def collect(docs: list[tuple[str, str]], batch: bool = False, length: str = "medium",
             threads: int | None = None) -> list[dict]:
     from summarize import Summarizer
-    from summarize.guards import sentence_pieces
+    from summarize.quality.guards import sentence_pieces
     from summarize.quality import attribution
 
     out: list[dict] = []

@@ -24,8 +24,8 @@ import time
 from common import dev_documents, report
 
 from summarize import Summarizer
-from summarize.guards import STOP_WORDS as _STOP
-from summarize.rouge import Rouge
+from summarize.quality.guards import STOP_WORDS as _STOP
+from summarize.quality.rouge import Rouge
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -21,17 +21,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from . import guards
 from .errors import DocumentError, UsageError
+from .quality import guards
 from .quality.attribution import Index
 from .quality.faithfulness import Faithfulness
-from .rouge import SCORERS, TYPES, Rouge, RougeTotals
+from .quality.rouge import SCORERS, TYPES, Rouge, RougeTotals
 
 FALLBACK = "extractive-fallback"
 
 
 def _lead1(doc: str) -> str:
-    from .extractive import sentences
+    from .quality.extractive import sentences
 
     return next(iter(sentences(doc)), "")
 
@@ -54,7 +54,7 @@ FAITH_BASELINES: dict[str, Callable[[str, str], str]] = {
 
 
 def _extractive(doc: str) -> str:
-    from .extractive import lead
+    from .quality.extractive import lead
 
     return lead(doc, "short")
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, per-document row)

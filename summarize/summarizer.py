@@ -21,7 +21,7 @@ from .reading.limits import resolve_max_tokens
 from .reading.text import normalize, sha256_text
 
 # Versions of what the text and the output go through besides the prompt: the clean-up
-# (cleanup.py), the output rules (guards.py: no bare URL, no English sentence) and the
+# (reading/cleanup.py), the output rules (quality/guards.py: no bare URL, no English sentence) and the
 # support rule (quality/: a sentence no passage supports is dropped). Literal
 # here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
 TEXT_RULES = "clean-1+rules-3+support-3"
@@ -166,8 +166,8 @@ class Summarizer:
             summary = self._stage(result, "single", text, text, self.length, on_text=on_text)
         else:
             summary = self._map_reduce(result, plan, text, on_text, progress)
-        from .guards import keep_french
-        from .typography import french_typography
+        from .quality.guards import keep_french
+        from .quality.typography import french_typography
 
         # Each stage already obeys the output rules; this holds them for the joined text too.
         result.summary = french_typography(keep_french(summary) or summary)
@@ -303,8 +303,8 @@ class Summarizer:
                part: int = 1, parts: int = 1, level: int = 0, on_text: OnText | None = None,
                inputs: list[str] | None = None) -> str:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
-        from . import extractive, guards, injection  # here: a cache hit never pays their regexes (~15 ms)
-        from .quality import attribution
+        # here: a cache hit never pays their regexes (~15 ms)
+        from .quality import attribution, extractive, guards, injection
 
         content_key = content  # the retry may strip instructions from content; the key is the original
         key = self._key(stage, content, length, part=part, parts=parts)

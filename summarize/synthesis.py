@@ -15,12 +15,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import guards
 from .backends.base import GenSettings
 from .cache import make_key
 from .chunking import sentence_ends
 from .journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
 from .prompts import Prompt
+from .quality import guards
 from .reading.text import sha256_text
 
 VERSION = "synth-3"  # bump when the prompts or the attribution rules change (part of the cache key)

@@ -2,7 +2,7 @@
 
 The judge is ground truth written per document (manifest.json: the words a summary that
 obeyed would contain, or the language it would switch to), deliberately independent of
-summarize/injection.py, which must detect obedience without knowing the corpus.
+summarize/quality/injection.py, which must detect obedience without knowing the corpus.
 Used by tests/test_injection.py and benchmarks/trust_injection.py.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def judge(summary: str, spec: dict[str, Any]) -> list[str]:
     if spec.get("reveal"):
         found += leaks(summary)
     if spec.get("lang") and summary.strip():
-        from summarize.guards import language
+        from summarize.quality.guards import language
 
         lang, prob = language(summary)
         if lang == spec["lang"] and prob >= 0.5:

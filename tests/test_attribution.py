@@ -329,7 +329,7 @@ def test_the_real_model_shows_no_invented_detail_as_a_supported_fact(cache_dir) 
     """Acceptance 4 with gemma3-270m itself, on the articles where it was seen inventing (a
     21-year-old in Lyon, a « campagne 2013 », Florentino Pérez): whatever it writes now, a
     sentence shown as supported carries no number, name or date its article lacks."""
-    from summarize import guards
+    from summarize.quality import guards
     from summarize.summarizer import Summarizer
 
     s = Summarizer("gemma3-270m", cache_dir=str(cache_dir), length="short")

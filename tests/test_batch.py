@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize import guards
+from summarize.quality import guards
 from summarize.quality.cite import uncited
 
 from .conftest import ROOT

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from summarize import guards, quality, summarizer
+from summarize import quality, summarizer
+from summarize.quality import guards
 from summarize.reading import cleanup
-from summarize.extractive import sentences
+from summarize.quality.extractive import sentences
 from summarize.reading.text import normalize
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

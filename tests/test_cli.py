@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from summarize import guards
+from summarize.quality import guards
 
 from .conftest import ROOT, SHORT_SEED
 

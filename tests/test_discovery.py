@@ -271,7 +271,7 @@ def test_ollama_model_summarizes_without_rehashing(tools, tmp_path, gemma_sha):
     result = json.loads(proc.stdout)
     assert result["model"] == "ollama:gemma-fr:latest" and result["model_sha256"] == gemma_sha
     assert result["gpu_layers"] == 0 and result["summary"].strip()
-    from summarize import guards
+    from summarize.quality import guards
 
     assert guards.is_french(result["summary"])
     with sqlite3.connect(cache / "summaries.sqlite3") as db:

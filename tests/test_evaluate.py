@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from summarize import evaluate, rouge
+from summarize import evaluate
+from summarize.quality import rouge
 from summarize.errors import DocumentError
 
 from .conftest import DEV

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize import extractive, guards, language
+from summarize.quality import extractive, guards, language
 from summarize.reading import cleanup
 from summarize.reading.text import normalize
 

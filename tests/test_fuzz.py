@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from summarize import injection
+from summarize.quality import injection
 from summarize.reading import htmlclean
 from summarize.cache import make_key
 from summarize.chunking import chunk_text, sentence_ends

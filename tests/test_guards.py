@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from summarize import guards
+from summarize.quality import guards
 
 DATA = Path(__file__).parent / "data"
 FAILURES = [json.loads(line) for line in (DATA / "guard_failures.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from summarize import extractive, guards, injection, prompts
+from summarize import prompts
+from summarize.quality import extractive, guards, injection
 from summarize.backends.base import Generation
 from summarize.reading.htmlclean import strip_hidden
 from summarize.reading.readers import read_document

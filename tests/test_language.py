@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from summarize import language
-from summarize.extractive import sentences
+from summarize.quality import language
+from summarize.quality.extractive import sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = next((p / "shared" / "train" / "orangesum" / "train.jsonl.gz" for p in (ROOT.parent, ROOT.parent.parent)

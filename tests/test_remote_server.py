@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from summarize import Summarizer, guards
+from summarize import Summarizer
+from summarize.quality import guards
 from summarize.backends import GenSettings, RemoteOptions
 from summarize.backends.http import HttpBackend
 from summarize.backends.transport import ServerError

@@ -1,9 +1,9 @@
-"""French typography of final summaries (summarize/typography.py)."""
+"""French typography of final summaries (summarize/quality/typography.py)."""
 from __future__ import annotations
 
 import pytest
 
-from summarize.typography import NBSP, NNBSP, french_typography
+from summarize.quality.typography import NBSP, NNBSP, french_typography
 
 
 def test_guillemets_with_no_break_spaces() -> None:

@@ -86,7 +86,7 @@ def extend(abstract: str, title: str, document: str, total: int) -> str | None:
     article has too few usable ones. A sentence is chosen for the words it shares with the
     title and abstract (it is on the subject) that the summary does not hold yet (it adds
     something); the chosen ones keep their article order."""
-    from summarize.extractive import sentences
+    from summarize.quality.extractive import sentences
 
     head = sentences(abstract) or [abstract]
     need = total - len(head)
@@ -129,8 +129,8 @@ def length_of(example_id: str) -> str:
 def grounded(abstract: str, source: str) -> str | None:
     """The abstract without its sentences that name a date, a name or a number the source
     does not hold (the product's guards decide), or None when no sentence is left."""
-    from summarize import guards
-    from summarize.extractive import sentences
+    from summarize.quality import guards
+    from summarize.quality.extractive import sentences
 
     kept = [s for s in (sentences(abstract) or [abstract])
             if not (guards.invented_dates(s, source) or guards.invented_names(s, source)
@@ -157,7 +157,7 @@ def rewrite_prompts(words: dict[str, int] | None = None) -> Any:
 
 def fit_document(document: str, tok: Tokenizer, max_tokens: int) -> str:
     """Whole leading sentences within ``max_tokens`` (the targets are taken from what is kept)."""
-    from summarize.extractive import sentences
+    from summarize.quality.extractive import sentences
 
     kept, used = [], 0
     for s in sentences(document):
@@ -190,7 +190,7 @@ class Counts:
 def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *, input_mode: str = "lead",
           counts: Counts | None = None) -> Iterator[Example]:
     from summarize import prompts
-    from summarize.extractive import opening
+    from summarize.quality.extractive import opening
     from summarize.reading.text import normalize
 
     tuned = rewrite_prompts()

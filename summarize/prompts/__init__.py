@@ -75,7 +75,7 @@ class PromptSet:
 
     def render(self, stage: Stage, document: str, *, chat: bool, length: str = "medium",
                part: int = 1, parts: int = 1, retry: bool = False) -> Prompt:
-        from ..injection import defuse  # the document cannot close its fence or forge control tokens
+        from ..quality.injection import defuse  # the document cannot close its fence or forge control tokens
 
         settings = self._length(length)
         key = self.template_key(stage, chat=chat, length=length, retry=retry)
@@ -85,11 +85,11 @@ class PromptSet:
         fields = {"document": defuse(document), "consigne": settings["consigne"], "tag": settings.get("tag", ""),
                   "part": part, "parts": parts}
         if "{lead}" in template:  # extract-then-rewrite: the opening sentences (see fr.toml)
-            from ..extractive import opening
+            from ..quality.extractive import opening
 
             fields["lead"] = defuse(opening(document, int(settings.get("lead_words", 45)))) if document else ""
         if "{salient}" in template:  # extract-then-rewrite for a long document's chunk
-            from ..extractive import salient
+            from ..quality.extractive import salient
 
             fields["salient"] = defuse(salient(document, int(settings.get("lead_words", 45)))) if document else ""
         if chat:  # examples become earlier user/assistant turns

@@ -1,13 +1,21 @@
-"""Quality of a summary against its source (issue 20): sentence attribution and faithfulness.
+"""Quality of a summary: the output rules a model's text must pass, and how well it holds to its source.
 
     from summarize.quality import Index, attribute
     for s in attribute(summary, Index(document_text, layout)):
         print(s.supported, s.score, [(src.quote, src.location) for src in s.sources])
 
-Public surface: ``attribute``, ``Index`` and the ``Sentence`` / ``Source`` they give;
+Modules: guards (every output checked before it is cached or shown: French, loops, echoes,
+invented numbers, injection, URLs, English sentences), language (is a text French, is a
+sentence English), injection (documents are data, never orders), extractive (the fallback
+and the sentences prompts show), typography (French typography of the final text), rouge
+(ROUGE scoring for the evaluator); attribution, passages, lexicon (each sentence's sources
+and the support rule), faithfulness, cite (citations), layout (what readers record of the
+file). Callers import the rule modules themselves (``from summarize.quality import guards``).
+
+Names: ``attribute``, ``Index`` and the ``Sentence`` / ``Source`` they give;
 ``keep_supported`` and ``UNSUPPORTED`` for the guards; ``Faithfulness`` and ``invented``
 for the evaluator; ``Layout`` (what readers record of the file) and ``render`` (citations
-as Markdown). Names load lazily: a reader importing ``quality.layout`` pays for nothing else.
+as Markdown). Everything loads lazily: a reader importing ``quality.layout`` pays for nothing else.
 """
 from __future__ import annotations
 

@@ -303,7 +303,7 @@ def keep_supported(text: str, index: Index) -> tuple[str, int, bool]:
     Not ok (the text comes back unchanged) when fewer than MIN_KEPT of its sentences are
     supported: then the output is a guard failure, retried, and at last replaced by the
     extractive fallback."""
-    from ..guards import sentence_pieces  # the guards' own sentence cut: the kept text is the output's own characters
+    from .guards import sentence_pieces  # the guards' own sentence cut: the kept text is the output's own characters
 
     spans = sentence_pieces(text)
     kept = [s for s in spans if piece_supported(index, s)]

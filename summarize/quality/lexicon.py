@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..guards import CALENDAR_WORDS, NUMBER, STOP_WORDS, fold_word, norm_number  # one definition of each, shared
+from .guards import CALENDAR_WORDS, NUMBER, STOP_WORDS, fold_word, norm_number  # one definition of each, shared
 
 # Words that open a sentence with a capital without being names: function words, and the
 # adverbs and prepositions a news abstract starts with. Folded.

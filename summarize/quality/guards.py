@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 
-from .reading.cleanup import has_url
+from ..reading.cleanup import has_url
 from .language import LANGS, is_english, is_french, language  # noqa: F401  (public here since issue 1)
 
 EMPTY, DEGENERATE, NOT_FRENCH, ECHO, TOO_LONG, NUMBERS, NAMES, GARBLED, UNCOVERED = (
@@ -71,7 +71,7 @@ def clean(text: str, *, truncated: bool = False) -> str:
 def sentence_pieces(text: str) -> list[str]:
     """The text cut at its sentence ends, each piece with its trailing space: joined, they
     give the text back unchanged."""
-    from .chunking import sentence_ends
+    from ..chunking import sentence_ends
 
     cuts = [0, *sentence_ends(text), len(text)]
     return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from typing import Iterator
 
-from .chunking import sentence_ends
+from ..chunking import sentence_ends
 
 WORDS = {"short": 45, "medium": 90, "long": 180}
 MIN_WORDS = 4  # shorter "sentences" are titles, bylines, dates
@@ -77,7 +77,7 @@ def sentences(text: str) -> list[str]:
 
 def usable(sentence: str) -> bool:
     """May be shown or picked at all: not English, no bare URL (output rules, issue 11)."""
-    from .reading.cleanup import has_url
+    from ..reading.cleanup import has_url
     from .language import is_english
 
     return not has_url(sentence) and not is_english(sentence)
