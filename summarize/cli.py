@@ -274,7 +274,7 @@ def batch(
 
     from .backends import RemoteOptions
     from .batch import BatchOptions, run_batch
-    from .batch_view import RichObserver, print_summary
+    from .batch.view import RichObserver, print_summary
 
     ray_options = None
     if engine is Engine.ray:

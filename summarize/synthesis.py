@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from .backends.base import GenSettings
 from .cache import make_key
 from .chunking import sentence_ends
-from .journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
+from .batch.journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
 from .prompts import Prompt
 from .quality import guards
 from .reading.text import sha256_text

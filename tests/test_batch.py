@@ -276,8 +276,8 @@ def test_two_batches_on_one_cache_never_decode_the_same_group_together(tmp_path)
     a second process skips the documents whose leases the first one took for its group,
     instead of decoding them too (measured: two batches took 1.87x one alone before this)."""
     from summarize.batch import Job
-    from summarize.corpus import Item
-    from summarize.leases import Leases
+    from summarize.batch.corpus import Item
+    from summarize.batch.leases import Leases
     from summarize.summarizer import Summarizer
 
     from .ray_fakes import FakeBackend, _prompt_text, document_id, write_fake_corpus

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from summarize.corpus import Item
+from summarize.batch.corpus import Item
 from summarize.engines.document import DEFERRED, summarize_document
 from summarize.errors import DocumentError
 from summarize.summarizer import Summarizer

@@ -9,7 +9,7 @@ import pytest
 
 from summarize import sobriety
 from summarize.batch import append_row, read_manifest, repair_journal
-from summarize.corpus import discover, safe_name
+from summarize.batch.corpus import discover, safe_name
 
 
 # -- sobriety -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..corpus import Item
+from ..batch.corpus import Item
 from ..errors import DocumentError, ModelError, SummarizeError, UsageError
 from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..corpus import Item
+from ..batch.corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
 from ..quality.layout import Layout
 from ..reading.readers import Document, read_document

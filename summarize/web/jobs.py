@@ -214,7 +214,7 @@ class Runner:
 
 
 class BatchEvents:
-    """The batch job's Observer (batch.py): each hook becomes an event for the page."""
+    """The batch job's Observer (batch/job.py): each hook becomes an event for the page."""
 
     def __init__(self, job: Job) -> None:
         self.job = job

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import paths
-from .backends import RemoteOptions
+from .. import paths
+from ..backends import RemoteOptions
+from ..engines.document import DEFERRED, fatal, one_line, summarize_document
+from ..errors import SummarizeError, UsageError
+from ..reading.readers import DEFAULT_MAX_BYTES, Document, read_document
+from ..sobriety import Meter, Report
+from ..summarizer import Summarizer
 from .corpus import Item, discover
-from .journal import CRASH_ENV, MANIFEST, append_row, read_manifest, repair_journal  # noqa: F401 - re-exported
+from .journal import MANIFEST, append_row, repair_journal
 from .journal import atomic_write as _atomic_write, crashpoint as _crashpoint, line as _line
 from .journal import write_if_changed as _write_if_changed
-from .engines.document import DEFERRED, fatal, one_line, summarize_document
-from .errors import SummarizeError, UsageError
 from .leases import Leases
-from .reading.readers import DEFAULT_MAX_BYTES, Document, read_document
-from .sobriety import Meter, Report
-from .summarizer import Summarizer
 
 REPORT = "sobriety.json"
 
@@ -109,7 +109,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
     try:
         pending = list(enumerate(items))
         if options.engine == "ray":
-            from .engines.ray_data import run_on_ray  # lazily: only --engine ray imports ray
+            from ..engines.ray_data import run_on_ray  # lazily: only --engine ray imports ray
 
             run_on_ray(job, pending, options, rows)  # fills rows as they finish (an interrupt keeps them)
             pending = []
@@ -130,7 +130,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         ordered = [rows[i] for i in sorted(rows)]
         summarizer.end_prefetch()
         if options.synthese:
-            from .synthesis import write_synthesis
+            from ..synthesis import write_synthesis
 
             done = [r for r in ordered if r["status"] != "error"]
             observer.synth_start(len(done))
@@ -259,7 +259,7 @@ def render_markdown(row: dict[str, Any], sentences: list[dict[str, Any]] | None 
     header = "\n".join(f"{k if k != 'path' else 'source'}: {json.dumps(row[k], ensure_ascii=False)}" for k in keys)
     title = os.path.basename(row["path"]) or row["path"]
     if sentences:
-        from .quality.cite import render
+        from ..quality.cite import render
 
         return f"---\n{header}\n---\n\n# {title}\n\n{render(sentences)}\n"
     return f"---\n{header}\n---\n\n# {title}\n\n{row['summary']}\n"

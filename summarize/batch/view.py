@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .batch import BatchResult, Observer
+from .job import BatchResult, Observer
 from .corpus import Item
 
 
