@@ -310,7 +310,7 @@ def synth(
     cache_dir: Optional[str] = CacheDirOpt,
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the cache."),
 ) -> None:
-    from .synthesis import synth_from_out
+    from .batch.synthesis import synth_from_out
 
     try:
         path, _ = synth_from_out(out, model=model, cache_dir=cache_dir, use_cache=not no_cache)

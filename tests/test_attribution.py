@@ -13,7 +13,7 @@ from summarize.quality import Index, attribute, keep_supported, render
 from summarize.quality.layout import text_layout
 from summarize.quality.passages import segment
 from summarize.reading.readers import read_document
-from summarize.synthesis import render as render_synthesis
+from summarize.batch.synthesis import render as render_synthesis
 
 from .conftest import LONG_SEED
 from .docgen import make_pdf_pages

@@ -1,7 +1,7 @@
 """Corpus synthesis rules (issue 4), without a model: attribution, dropping, coverage, citations."""
 from __future__ import annotations
 
-from summarize.synthesis import attribute, extractive, render, split_sentences
+from summarize.batch.synthesis import attribute, extractive, render, split_sentences
 
 DOCS = [
     {"path": "corpus/velo.txt", "output": "velo.txt.md",

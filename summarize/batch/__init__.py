@@ -6,8 +6,9 @@
 Modules: job (``run_batch`` and the crash-safe order of its writes), corpus (files, folders
 and globs → an ordered list of documents), journal (manifest lines appended whole, outputs
 written atomically, the crash tests' hooks), leases (processes sharing a cache split the
-work), view (the terminal's progress bar and tables). The engines (engines/) run the
-per-document work and take their ``Item`` from corpus.
+work), view (the terminal's progress bar and tables), synthesis (synthese.md: one cited
+text over the corpus's summaries, also ``summarize synth OUT``). The engines (engines/) run
+the per-document work and take their ``Item`` from corpus.
 
 Public surface: ``run_batch``, ``BatchOptions``, ``BatchResult``, ``Observer``, ``Job``,
 ``render_markdown``, ``REPORT``; the journal's ``MANIFEST``, ``CRASH_ENV``, ``append_row``,

@@ -130,7 +130,7 @@ def run_batch(inputs: Sequence[str], options: BatchOptions, observer: Observer |
         ordered = [rows[i] for i in sorted(rows)]
         summarizer.end_prefetch()
         if options.synthese:
-            from ..synthesis import write_synthesis
+            from .synthesis import write_synthesis
 
             done = [r for r in ordered if r["status"] != "error"]
             observer.synth_start(len(done))

@@ -15,13 +15,13 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from .backends.base import GenSettings
-from .cache import make_key
-from .chunking import sentence_ends
-from .batch.journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
-from .prompts import Prompt
-from .quality import guards
-from .reading.text import sha256_text
+from ..backends.base import GenSettings
+from ..cache import make_key
+from ..chunking import sentence_ends
+from ..prompts import Prompt
+from ..quality import guards
+from ..reading.text import sha256_text
+from .journal import MANIFEST, read_manifest, write_if_changed  # crash-safe; an unchanged file is left alone
 
 VERSION = "synth-3"  # bump when the prompts or the attribution rules change (part of the cache key)
 OUTPUT = "synthese.md"
@@ -61,7 +61,7 @@ def write_synthesis(out: Path, rows: Sequence[dict[str, Any]], summarizer: Any) 
     parts, method, spent = synthesize(docs, summarizer)
     passages = None
     if getattr(summarizer, "cite", True):  # each point's passages in the cited files themselves (issue 20)
-        from .quality.cite import corpus_passages
+        from ..quality.cite import corpus_passages
 
         passages = corpus_passages(parts[0] + parts[1], [d["path"] for d in docs])
     path = out / OUTPUT
@@ -192,7 +192,7 @@ def render(docs: Sequence[dict[str, Any]], parts: tuple[Cited, Cited], method: s
         refs = " ; ".join(_code(docs[i]["path"]) for i in cited)
         lines.append(f"- {sentence} [source : {refs}]")
         if passages is not None:
-            from .quality.cite import quote, where
+            from ..quality.cite import quote, where
 
             lines += [f"  - {_code(p['file'])}{', ' + where(p) if where(p) else ''} — {quote(p['quote'])}"
                       for p in passages[n]]
@@ -213,8 +213,8 @@ def _code(path: str) -> str:
 def synth_from_out(out: str | os.PathLike, *, model: str | None = None, cache_dir: str | None = None,
                    use_cache: bool = True) -> tuple[Path, str]:
     """`summarize synth OUT`: synthesis of a finished (or partial) batch output folder."""
-    from .errors import UsageError
-    from .summarizer import Summarizer
+    from ..errors import UsageError
+    from ..summarizer import Summarizer
 
     folder = Path(out).expanduser()
     rows = [r for r in read_manifest(folder / MANIFEST) if r.get("status") in ("ok", "cached") and r.get("summary")]
