@@ -28,7 +28,7 @@ TEXT_RULES = "clean-1+rules-3+support-3"
 
 if TYPE_CHECKING:
     from .planner import Plan
-    from .quality.layout import Layout
+    from .reading.layout import Layout
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"

@@ -10,7 +10,7 @@ import pytest
 
 from summarize.batch import render_markdown
 from summarize.quality import Index, attribute, keep_supported, render
-from summarize.quality.layout import text_layout
+from summarize.reading.layout import text_layout
 from summarize.quality.passages import segment
 from summarize.reading.readers import read_document
 from summarize.batch.synthesis import render as render_synthesis

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 from ..batch.corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
-from ..quality.layout import Layout
+from ..reading.layout import Layout
 from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds, usable_cores
 from .document import DEFERRED, fatal, one_line, summarize_document

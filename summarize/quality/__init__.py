@@ -9,13 +9,13 @@ invented numbers, injection, URLs, English sentences), language (is a text Frenc
 sentence English), injection (documents are data, never orders), extractive (the fallback
 and the sentences prompts show), typography (French typography of the final text), rouge
 (ROUGE scoring for the evaluator); attribution, passages, lexicon (each sentence's sources
-and the support rule), faithfulness, cite (citations), layout (what readers record of the
-file). Callers import the rule modules themselves (``from summarize.quality import guards``).
+and the support rule, located in the file by the readers' ``reading.layout``), faithfulness,
+cite (citations). Callers import the rule modules themselves: ``from summarize.quality import guards``.
 
 Names: ``attribute``, ``Index`` and the ``Sentence`` / ``Source`` they give;
 ``keep_supported`` and ``UNSUPPORTED`` for the guards; ``Faithfulness`` and ``invented``
-for the evaluator; ``Layout`` (what readers record of the file) and ``render`` (citations
-as Markdown). Everything loads lazily: a reader importing ``quality.layout`` pays for nothing else.
+for the evaluator; ``render`` (citations as Markdown). Everything loads lazily: importing
+``quality.guards`` loads no attribution module.
 """
 from __future__ import annotations
 
@@ -29,8 +29,7 @@ VERSION = "support-3"
 
 _WHERE = {"attribute": "attribution", "Index": "attribution", "Sentence": "attribution", "Source": "attribution",
           "keep_supported": "attribution", "UNSUPPORTED": "attribution", "supported_share": "attribution",
-          "Faithfulness": "faithfulness", "invented": "faithfulness", "Layout": "layout",
-          "text_layout": "layout", "pdf_layout": "layout", "render": "cite"}
+          "Faithfulness": "faithfulness", "invented": "faithfulness", "render": "cite"}
 __all__ = sorted(_WHERE) + ["VERSION"]
 
 

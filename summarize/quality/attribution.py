@@ -40,8 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..reading.layout import Layout
 from . import lexicon
-from .layout import Layout
 from .passages import Passage, sentence_spans, segment
 
 SUPPORT = 0.5  # share of a sentence's content stems its passages must hold

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..chunking import sentence_ends
-from .layout import Layout
+from ..reading.layout import Layout
 
 _GLUED = re.compile(r"(?<=[a-zà-ÿ0-9)»\"”][.!?])(?=[«\"“]?[A-ZÀ-ÖØ-Ý][a-zà-ÿ])")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")

@@ -6,11 +6,14 @@
 
 Modules: readers (bytes on disk or stdin → text, one clear error per failure), htmlclean
 (what a page hides is dropped before extraction), text (normalization and content hashes),
-cleanup (URLs, image lines, page furniture, repeats), limits (per-document byte and token
-limits). Public surface: ``read_document``, ``Document``, ``SUPPORTED``, ``is_supported``,
-``DEFAULT_MAX_BYTES``; ``normalize``, ``sha256_text``, ``sha256_file``; ``clean``,
-``clean_lines``, ``has_url``; ``resolve_max_tokens``. Names load lazily: the cache importing
-``reading.text`` pays for no reader (trafilatura, pypdf and python-docx load with their format).
+layout (where the text's lines and pages are in the file, for citations), cleanup (URLs,
+image lines, page furniture, repeats), limits (per-document byte and token limits).
+
+Public surface: ``read_document``, ``Document``, ``SUPPORTED``, ``is_supported``,
+``DEFAULT_MAX_BYTES``; ``normalize``, ``sha256_text``, ``sha256_file``; ``Layout``,
+``text_layout``, ``pdf_layout``; ``clean``, ``clean_lines``, ``has_url``;
+``resolve_max_tokens``. Names load lazily: the cache importing ``reading.text`` pays for no
+reader (trafilatura, pypdf and python-docx load with their format).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from typing import Any
 
 _WHERE = {"read_document": "readers", "Document": "readers", "SUPPORTED": "readers", "is_supported": "readers",
           "DEFAULT_MAX_BYTES": "readers", "normalize": "text", "sha256_text": "text", "sha256_file": "text",
-          "clean": "cleanup", "clean_lines": "cleanup", "has_url": "cleanup", "resolve_max_tokens": "limits"}
+          "Layout": "layout", "text_layout": "layout", "pdf_layout": "layout", "clean": "cleanup",
+          "clean_lines": "cleanup", "has_url": "cleanup", "resolve_max_tokens": "limits"}
 __all__ = sorted(_WHERE)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DocumentError
-from ..quality.layout import Layout, pdf_layout, text_layout
+from .layout import Layout, pdf_layout, text_layout
 from .text import normalize
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # a hostile or accidental huge input cannot exhaust memory

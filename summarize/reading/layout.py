@@ -61,7 +61,7 @@ def pdf_layout(text: str, pages: list[str]) -> Layout:
     """Page starts in the extracted text of a PDF: each page's normalized text, found in order.
     A page that cannot be found (normalization merged it with its neighbour) keeps the
     previous page's start, so a passage is never placed on a later page than it is."""
-    from ..reading.text import normalize
+    from .text import normalize
 
     starts, pos = [], 0
     for page in pages:
