@@ -11,13 +11,15 @@ import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..batch.corpus import Item
 from ..errors import DocumentError, ModelError, SummarizeError, UsageError
 from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds
 from ..summarizer import Progress, Summarizer
+
+if TYPE_CHECKING:
+    from ..batch.corpus import Item  # the batch imports the engines: not the other way round at import time
 
 DEFERRED = object()  # not computed here: another process holds its lease, or another engine computes it
 # Called on a cache miss with the document's key, before any inference: returns a lease to release

@@ -24,14 +24,16 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ..batch.corpus import Item
 from ..errors import ModelError, SummarizeError, UsageError
 from ..reading.layout import Layout
 from ..reading.readers import Document, read_document
 from ..sobriety import cpu_seconds, usable_cores
 from .document import DEFERRED, fatal, one_line, summarize_document
+
+if TYPE_CHECKING:
+    from ..batch.corpus import Item  # the batch imports the engines: not the other way round at import time
 
 # Reserved per actor on top of the weights: KV cache + compute buffers of the 8-sequence
 # prefetch decoder (+185 MB) and the single-sequence one (+46 MB), docs/BENCHMARKS.md (memory).
@@ -260,6 +262,8 @@ class DocumentWorker:
         self.ready = time.time()  # the driver reports how long the pool took to start
 
     def __call__(self, batch: Any) -> dict[str, list[Any]]:
+        from ..batch.corpus import Item
+
         records = batch.to_dict("records")
         items = [Item(r["path"], r["rel"], int(r["size"]), None, r["output"]) for r in records]
         docs = [_shipped(r) or _read_quietly(item, self.s.max_bytes) for r, item in zip(records, items)]
