@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, paths, prompts as prompt_data
@@ -176,7 +177,9 @@ class Summarizer:
         result.gpu_layers = getattr(self._backend, "gpu_offloaded", None)
         key = self._key("document", read, self.length)  # again: a server's model identity may have been refreshed
         meta = {k: v for k, v in result.as_dict().items() if k not in ("summary", "source")}
-        self.cache.put(key, "document", result.summary, {**meta, "cite_layout": _layout_id(layout)})
+        # The file's name (never its folder) labels the web page's history; a cache hit reads none of it.
+        name = None if result.source.startswith("<") else Path(result.source).name
+        self.cache.put(key, "document", result.summary, {**meta, "cite_layout": _layout_id(layout), "name": name})
         return result
 
     def _cite(self, result: Result, text: str, layout: Layout | None, hit: dict[str, Any] | None = None) -> Result:

@@ -176,6 +176,20 @@ def test_targets_keep_only_sentences_the_input_grounds() -> None:
     assert prepare.grounded("Selon Johanna Rolland, le centre sera piéton en mars prochain.", ARTICLE) is None
 
 
+def test_oracle_target_is_the_inputs_sentences_closest_to_the_abstract() -> None:
+    from training import prepare
+
+    abstract = ("Le conseil municipal de Nantes a voté la piétonnisation du centre-ville. "
+                "Inquiets, les commerçants réclament des places de stationnement.")
+    got = prepare.oracle(abstract, ARTICLE)
+    # Copied whole from the input, in its order, the off-topic sentences left out.
+    assert got == ("Le conseil municipal de Nantes a voté lundi soir la piétonnisation du centre-ville. "
+                   "Les commerçants, inquiets, réclament des places de stationnement.")
+    assert prepare.oracle(abstract, ARTICLE, most=1) == ("Le conseil municipal de Nantes a voté lundi soir la "
+                                                         "piétonnisation du centre-ville.")
+    assert prepare.oracle("Rien à voir : football, Marseille, victoire.", ARTICLE) is None
+
+
 def test_rewrite_prompt_shows_the_opening_sentences_with_the_length_tag() -> None:
     from training import prepare
 
@@ -311,6 +325,17 @@ def test_compact_checkpoint_is_small_exportable_and_resumable(tiny_run, tmp_path
     (ck / "adapter_model.safetensors").write_bytes(b"truncated")
     with pytest.raises(SystemExit):  # a partial copy is refused, not trained on
         _train(tiny_run, "compact2", "--resume", "--checkpoints", str(ck))
+
+
+def test_warm_start_takes_another_runs_adapter_not_its_optimizer(tiny_run) -> None:
+    _train(tiny_run, "donor", "--steps-this-run", "4")
+    _train(tiny_run, "warm", "--steps-this-run", "1", "--init", str(tiny_run / "donor-ck"))
+    donor = [e["valid_loss"] for e in _log(tiny_run, "donor") if "valid_loss" in e]
+    warm = [e for e in _log(tiny_run, "warm") if "valid_loss" in e or e.get("event") == "stretch"]
+    # The warm run's first valid loss is the donor's last (its adapter, float16 in the repository),
+    # not the base model's; it is a new run: step 0, its own schedule.
+    assert warm[0]["from"].startswith("start from") and warm[0]["step"] == 0
+    assert abs(warm[1]["valid_loss"] - donor[-1]) < 1e-3 * donor[-1] and donor[-1] < donor[0]
 
 
 def test_sigterm_saves_and_exits(tiny_run) -> None:

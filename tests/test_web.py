@@ -182,6 +182,9 @@ def test_history_comes_from_the_cache_and_a_fallback_is_never_shown_as_the_model
     page.reload()
     items = page.locator("#liste-historique button[data-cle]")
     assert items.count() >= 4  # the seed, the batch's documents, the planted fallback
+    labels = items.all_text_contents()
+    assert all(any(label.startswith(f.name + " · ") for label in labels) for f in BATCH)  # each file's name
+    assert any(label.startswith("texte collé · ") for label in labels)  # the planted entry has none
     started = time.monotonic()
     page.locator(f"#liste-historique button[data-cle='{'f' * 64}']").click()
     page.wait_for_selector("#resume .phrase")

@@ -14,7 +14,8 @@ issue 23) shows the model the article's opening sentences, ``input_words()`` wor
 length, through fr.toml's [tuned] template (``{lead}``), the one the product prompts the
 adapter with; ``document`` shows the whole article cut at ``--max-doc-tokens`` (the first design).
 
-Targets: short = the abstract; medium = the abstract then the input's sentences that best
+Targets: short = the abstract (``--short-target oracle``: the input's sentences closest to
+it, ``oracle()``, README "rewrite-1 → select"); medium = the abstract then the input's sentences that best
 extend it, 4 sentences in all; long = 9 sentences the same way (a target longer than the
 length's max_tokens in fr.toml falls back to short). Grounded (issue 23): an abstract sentence
 naming a date, a name or a number that the input does not hold (the product's own guards)
@@ -115,6 +116,31 @@ def extend(abstract: str, title: str, document: str, total: int) -> str | None:
     return " ".join([abstract.strip()] + [pool[i] for i in sorted(chosen)])
 
 
+def oracle(reference: str, document: str, most: int = 3) -> str | None:
+    """The input's sentences that best match the reference (greedy on ROUGE-1 + ROUGE-2 F1,
+    unicode tokens), at most ``most``, in article order: an extractive target, grounded by
+    construction, of the length the abstract's content spans in the input."""
+    from summarize.quality.extractive import sentences
+    from summarize.quality.rouge import Rouge
+
+    rouge = Rouge(("unicode",))
+    pool = [s for s in sentences(document) if 4 <= len(s.split()) <= 80]
+
+    def gain(chosen: list[int]) -> float:
+        got = rouge.score(reference, " ".join(pool[i] for i in sorted(chosen)))["unicode"]
+        return got["rouge1"] + got["rouge2"]
+
+    chosen: list[int] = []
+    best = 0.0
+    while len(chosen) < most:
+        scored = [(gain(chosen + [i]), -i) for i in range(len(pool)) if i not in chosen]
+        if not scored or max(scored)[0] <= best:
+            break
+        best, i = max(scored)
+        chosen.append(-i)
+    return " ".join(pool[i] for i in sorted(chosen)) or None
+
+
 def length_of(example_id: str) -> str:
     """A fixed length tag per article (hash of its id): the same split on every run."""
     u = int.from_bytes(hashlib.sha256(example_id.encode()).digest()[:8], "big") / 2**64
@@ -185,10 +211,11 @@ class Counts:
     trimmed: int = 0
     dropped: int = 0
     too_short: int = 0
+    ungrounded: int = 0  # --short-target oracle: kept, the abstract not grounded in the input
 
 
 def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *, input_mode: str = "lead",
-          counts: Counts | None = None) -> Iterator[Example]:
+          counts: Counts | None = None, short_target: str = "abstract") -> Iterator[Example]:
     from summarize import prompts
     from summarize.quality.extractive import opening
     from summarize.reading.text import normalize
@@ -211,10 +238,13 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *
         for length in dict.fromkeys((length_of(row["id"]), "short")):  # the hashed tag, else short
             shown = opening(document, budget[length]) if input_mode == "lead" else document
             abstract = grounded(row["abstract"], shown)
-            if abstract is None:
+            extractive = length == "short" and short_target == "oracle"  # copied sentences: grounded by construction
+            if abstract is None and not extractive:
                 continue
-            text = abstract
-            if length != "short":
+            text = abstract or ""
+            if extractive:
+                text = oracle(row["abstract"], shown) or ""
+            elif length != "short":
                 text = extend(abstract, row.get("title", ""), shown, TOTAL_SENTENCES[length]) or ""
             ids = tok.encode(text, bos=False) + [tok.eos]
             if text and len(ids) <= tuned.max_tokens(length):  # must end within the product's budget
@@ -224,7 +254,9 @@ def build(rows: Iterator[dict[str, Any]], tok: Tokenizer, max_doc_tokens: int, *
             counts.dropped += 1
             continue
         length, abstract, ids = made
-        if abstract == row["abstract"].strip():
+        if abstract is None:
+            counts.ungrounded += 1
+        elif abstract == row["abstract"].strip():
             counts.whole += 1
         else:
             counts.trimmed += 1
@@ -268,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="first N articles only (CPU demo)")
     ap.add_argument("--input", choices=("lead", "document"), default="lead",
                     help="what the model is shown: the opening sentences (extract-then-rewrite) or the article")
+    ap.add_argument("--short-target", choices=("abstract", "oracle"), default="abstract",
+                    help="short targets: the grounded abstract, or the input's sentences closest to it (oracle)")
     ap.add_argument("--max-doc-tokens", type=int, default=1024, help="--input document: the article's cut")
     ap.add_argument("--gguf", help="default: the embedded gemma3-270m")
     ap.add_argument("--data", type=Path, help="folder with train/valid.jsonl.gz (default: ../shared/train/orangesum)")
@@ -275,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     tok = Tokenizer(args.gguf or default_gguf())
     counts = Counts()
     examples = list(build(read_rows(args.split, args.limit, args.data), tok, args.max_doc_tokens,
-                          input_mode=args.input, counts=counts))
+                          input_mode=args.input, counts=counts, short_target=args.short_target))
     save(examples, args.out)
     lengths = {tag: sum(e.length == tag for e in examples) for tag, _ in SHARES}
     tokens = sum(len(e.prompt) + len(e.target) for e in examples)

@@ -48,6 +48,14 @@ def score(model: str, data: Path, limit: int, *, threads: int | None = None) -> 
             "documents": report.documents, "mean_words": report.mean_words}
 
 
+def lead45(data: Path) -> dict[str, float]:
+    """ROUGE of the article's first 45 words on the same rows (``summarize eval``'s lead-45)."""
+    from summarize.quality.rouge import corpus
+
+    rows = [json.loads(line) for line in data.open(encoding="utf-8")]
+    return corpus([(" ".join(r["document"].split()[:45]), r["reference"]) for r in rows])["unicode"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", nargs="?", type=Path, help="a folder with the PEFT adapter files")
@@ -84,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = {"model": f"gemma3-270m-base+{args.checkpoint}", "adapter_sha256": digest,
                      "step": progress.get("step"), "examples": progress.get("examples")}
             entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, threads=args.threads))
+        entry["lead45_unicode"] = lead45(data)  # the line to beat, on the same rows (slices differ by ±3 points)
     entry.update(valid_rows=[args.first, args.first + args.limit], seconds=round(time.perf_counter() - started, 1),
                  at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     out.parent.mkdir(parents=True, exist_ok=True)

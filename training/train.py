@@ -148,6 +148,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--checkpoints", type=Path, help="compact committed checkpoint folder "
                     "(default training/checkpoints/<run>; 'none' to skip)")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint if there is one")
+    ap.add_argument("--init", type=Path, help="a new run starts from this checkpoint folder's adapter "
+                    "(a warm start: fresh optimizer and schedule; ignored when resuming)")
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--alpha", type=float, default=32.0)
     ap.add_argument("--dropout", type=float, default=0.0,
@@ -256,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         st = state["progress"]
         how = "compact checkpoint (float16 adapter" + (", bfloat16 moments)" if moments is not None else
                                                         ", moments restarted)")
+    elif args.init:  # warm start: another run's adapter, this run's optimizer, schedule and data
+        found = ck.load_compact(args.init)
+        if found is None:
+            raise SystemExit(f"--init {args.init}: no checkpoint there")
+        set_peft_model_state_dict(model, {k.replace(".default.", "."): v for k, v in found[1].items()})
+        how = f"start from {args.init} step {found[0]['progress']['step']} (adapter only)"
     else:
         how = "start"
     if saved and saved.get("data_sha256") != data_sha:

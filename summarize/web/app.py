@@ -222,7 +222,8 @@ class State:
             entries = cache.documents(HISTORY)
         finally:
             cache.close()
-        return [{"key": key, "when": time.strftime("%d/%m/%Y %H:%M", time.localtime(created)),
+        return [{"key": key, "name": e.meta.get("name") or "texte collé",
+                 "when": time.strftime("%d/%m/%Y %H:%M", time.localtime(created)),
                  "model": e.meta.get("model"), "length": LENGTH_LABELS.get(e.meta.get("length"), e.meta.get("length")),
                  "method": e.meta.get("method") or "model", "start": _start(e.summary)} for key, e, created in entries]
 

@@ -409,7 +409,7 @@
       b.type = "button";
       b.className = "lien";
       b.dataset.cle = h.key;
-      b.textContent = `${h.when} · ${h.model} · ${h.length}${h.method !== "model" ? " · " + h.method : ""} — ${h.start}`;
+      b.textContent = `${h.name} · ${h.when} · ${h.model} · ${h.length}${h.method !== "model" ? " · " + h.method : ""} — ${h.start}`;
       li.appendChild(b);
       list.appendChild(li);
     }
