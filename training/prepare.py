@@ -133,7 +133,7 @@ def oracle(reference: str, document: str, most: int = 3) -> str | None:
     chosen: list[int] = []
     best = 0.0
     while len(chosen) < most:
-        scored = [(gain(chosen + [i]), -i) for i in range(len(pool)) if i not in chosen]
+        scored = [(gain(chosen + [i]), -i) for i in range(len(pool)) if i not in chosen]  # ties: the earlier one
         if not scored or max(scored)[0] <= best:
             break
         best, i = max(scored)

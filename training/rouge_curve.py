@@ -50,10 +50,11 @@ def score(model: str, data: Path, limit: int, *, threads: int | None = None) -> 
 
 def lead45(data: Path) -> dict[str, float]:
     """ROUGE of the article's first 45 words on the same rows (``summarize eval``'s lead-45)."""
+    from summarize.evaluate import BASELINES
     from summarize.quality.rouge import corpus
 
     rows = [json.loads(line) for line in data.open(encoding="utf-8")]
-    return corpus([(" ".join(r["document"].split()[:45]), r["reference"]) for r in rows])["unicode"]
+    return corpus([(r["reference"], BASELINES["lead-45"](r["document"])) for r in rows])["unicode"]
 
 
 def main(argv: list[str] | None = None) -> int:

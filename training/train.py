@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / planned))))
 
+    def set_compact_adapter(adapter: dict[str, Any]) -> None:  # a committed checkpoint's PEFT key names
+        set_peft_model_state_dict(model, {k.replace(".default.", "."): v for k, v in adapter.items()})
+
     st: dict[str, Any] = {"step": 0, "epoch": 0, "pos": 0, "examples": 0, "target_tokens": 0, "best": None,
                           "curve": [], "train_seconds": 0.0, "stretches": 0}
     if full:
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         how = "full checkpoint (exact)"
     elif compact:
         state, adapter, moments = compact
-        set_peft_model_state_dict(model, {k.replace(".default.", "."): v for k, v in adapter.items()})
+        set_compact_adapter(adapter)
         if moments is not None:
             opt.load_state_dict({"param_groups": state["param_groups"], "state": {
                 i: {"step": torch.tensor(float(state["opt_step"])), "exp_avg": moments[f"{n}.exp_avg"],
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         found = ck.load_compact(args.init)
         if found is None:
             raise SystemExit(f"--init {args.init}: no checkpoint there")
-        set_peft_model_state_dict(model, {k.replace(".default.", "."): v for k, v in found[1].items()})
+        set_compact_adapter(found[1])
         how = f"start from {args.init} step {found[0]['progress']['step']} (adapter only)"
     else:
         how = "start"

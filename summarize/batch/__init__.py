@@ -17,17 +17,11 @@ Public surface: ``run_batch``, ``BatchOptions``, ``BatchResult``, ``Observer``, 
 """
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import names
 
 _WHERE = {"run_batch": "job", "BatchOptions": "job", "BatchResult": "job", "Observer": "job", "Job": "job",
           "render_markdown": "job", "REPORT": "job", "MANIFEST": "journal", "CRASH_ENV": "journal",
           "append_row": "journal", "read_manifest": "journal", "repair_journal": "journal"}
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = names(__name__, _WHERE)

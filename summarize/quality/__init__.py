@@ -19,7 +19,7 @@ for the evaluator; ``render`` (citations as Markdown). Everything loads lazily: 
 """
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import names
 
 # The support rule's version, part of every summary's cache key (summarizer.TEXT_RULES);
 # support-2: a near-copy of a passage with one content word swapped is not supported;
@@ -32,10 +32,4 @@ _WHERE = {"attribute": "attribution", "Index": "attribution", "Sentence": "attri
           "Faithfulness": "faithfulness", "invented": "faithfulness", "render": "cite"}
 __all__ = sorted(_WHERE) + ["VERSION"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = names(__name__, _WHERE)

@@ -17,7 +17,7 @@ reader (trafilatura, pypdf and python-docx load with their format).
 """
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import names
 
 _WHERE = {"read_document": "readers", "Document": "readers", "SUPPORTED": "readers", "is_supported": "readers",
           "DEFAULT_MAX_BYTES": "readers", "normalize": "text", "sha256_text": "text", "sha256_file": "text",
@@ -25,10 +25,4 @@ _WHERE = {"read_document": "readers", "Document": "readers", "SUPPORTED": "reade
           "clean_lines": "cleanup", "has_url": "cleanup", "resolve_max_tokens": "limits"}
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = names(__name__, _WHERE)
