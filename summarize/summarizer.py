@@ -121,7 +121,8 @@ class Summarizer:
         return self.backend.has_chat_template
 
     def settings(self, length: str, **overrides: Any) -> GenSettings:
-        return GenSettings(max_tokens=self.prompts.max_tokens(length), **overrides)
+        return GenSettings(max_tokens=self.prompts.max_tokens(length), min_tokens=self.prompts.min_tokens(length),
+                           **overrides)
 
     def _key(self, stage: str, text: str, length: str, **extra: Any) -> str:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,

@@ -77,6 +77,22 @@ def test_tuned_prompt_is_the_training_template_without_examples() -> None:
     assert prompts.load().render("single", long_text, chat=False, length="short").text.count("Phrase numéro") < 8
 
 
+
+def test_tuned_short_summaries_have_a_decoding_floor_and_the_base_prompts_none(adapter, tmp_path) -> None:
+    base, tuned = prompts.load(), prompts.load().tuned()
+    assert [tuned.min_tokens(n) for n in ("short", "medium", "long")] == [48, 0, 0]
+    assert [base.min_tokens(n) for n in ("short", "medium", "long")] == [0, 0, 0]
+    off = tuned.with_length("short", min_tokens=0)  # rouge_curve's --min-tokens 0 (points before the floor)
+    assert off.min_tokens("short") == 0 and tuned.min_tokens("short") == 48
+    assert off.max_tokens("short") == tuned.max_tokens("short") and off.cache_id == tuned.cache_id
+    # The Summarizer decodes with it, and its cache keys name it.
+    bare = Summarizer("gemma3-270m-base", cache_dir=str(tmp_path), length="short")
+    with_adapter = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short")
+    assert bare.settings("short").min_tokens == 0 and with_adapter.settings("short").min_tokens == 48
+    assert with_adapter.settings("medium").min_tokens == 0
+    assert '"min_tokens": 48' in with_adapter.settings("short").cache_id()
+
+
 @pytest.mark.slow
 def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gemma_backend, gemma_path,
                                                                     monkeypatch) -> None:

@@ -101,3 +101,35 @@ def test_slots_borrow_the_common_prompt_prefix_without_changing_a_token(gemma_ba
     assert evaluated == 2 * total - sum(lcp(a.ids, b.ids) for a, b in zip(requests, requests[::-1]))
     # First pass: slots 1-3 borrow slot 0's instructions; the second pass reuses each slot's own.
     assert evaluated_shared <= evaluated - 3 * shared
+
+
+
+# SmolLM2 ends a one-word answer at once (7 tokens measured); the context makes the prompt long
+# enough (≥ 60 tokens) that a floor of 20 is not capped.
+QUESTION = ("Paris is the capital and the largest city of France. It is on the Seine, in the north of the "
+            "country. Lyon and Marseille are the next largest cities. "
+            "What is the capital of France? Answer with one word.")
+
+
+@pytest.mark.slow
+def test_min_tokens_holds_off_the_end_of_text_and_is_capped_by_the_prompt(smollm_backend) -> None:
+    """GenSettings.min_tokens (the tuned model's short floor, fr.toml [tuned]): no end-of-generation
+    token before that many tokens, capped at a third of the prompt's tokens."""
+    from summarize.prompts import Prompt
+
+    prompt = Prompt(messages=(("user", QUESTION),))
+    n_prompt = len(smollm_backend.prompt_tokens(prompt)[0])
+    assert n_prompt >= 60
+    free = smollm_backend.generate(prompt, GenSettings(max_tokens=64))
+    assert free.finish == "stop" and free.tokens_out < 12 and "Paris" in free.text
+    held = smollm_backend.generate(prompt, GenSettings(max_tokens=64, min_tokens=20))
+    assert held.tokens_out >= 20
+    # A floor above a third of the prompt is capped there: a short text is never padded out. Measured:
+    # the 42-token question alone, floor capped at 14, ends at 42 tokens; uncapped it would run to 64.
+    short = Prompt(messages=(("user", "What is the capital of France? Answer with one word."),))
+    cap = len(smollm_backend.prompt_tokens(short)[0]) // 3
+    capped = smollm_backend.generate(short, GenSettings(max_tokens=64, min_tokens=10_000))
+    assert capped.finish == "stop" and cap <= capped.tokens_out < 64
+    assert GenSettings().cache_id() == GenSettings(min_tokens=0).cache_id()
+    assert "min_tokens" not in GenSettings().cache_id()  # keys written before the floor existed hold
+    assert GenSettings(min_tokens=20).cache_id() != GenSettings().cache_id()

@@ -226,16 +226,16 @@ def tiny_run(tmp_path_factory):
     transformers.Gemma3ForCausalLM(config).save_pretrained(root / "hf")
     rng = np.random.default_rng(0)
 
-    def examples(n: int) -> list[prepare.Example]:
+    def examples(n: int, tags: tuple[str, ...] = ("short",)) -> list[prepare.Example]:
         out = []
         for i in range(n):
             prompt = [2] + rng.integers(3, TINY_VOCAB, int(rng.integers(8, 40))).tolist()
             target = rng.integers(3, 40, int(rng.integers(3, 10))).tolist() + [1]  # a learnable sub-vocabulary
-            out.append(prepare.Example(f"x{i}", "short", prompt, target))
+            out.append(prepare.Example(f"x{i}", tags[i % len(tags)], prompt, target))
         return out
 
     prepare.save(examples(64), root / "train.npz")
-    prepare.save(examples(8), root / "valid.npz")
+    prepare.save(examples(8, ("short", "medium")), root / "valid.npz")
     return root
 
 
@@ -300,6 +300,9 @@ def test_resume_continues_exactly_and_the_loss_falls(tiny_run) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # same bytes as never stopped
     curve = [e["valid_loss"] for e in _log(tiny_run, "straight") if "valid_loss" in e]
     assert curve[-1] < curve[0]
+    for e in (e for e in _log(tiny_run, "straight") if "valid_loss" in e):  # the loss per length tag too
+        by = e["by_length"]
+        assert set(by) == {"short", "medium"} and min(by.values()) <= e["valid_loss"] <= max(by.values())
     stretches = [e for e in _log(tiny_run, "stopped") if e.get("event") == "stretch"]
     assert [s["from"] for s in stretches] == ["start", "full checkpoint (exact)"] and stretches[1]["step"] == 3
 

@@ -284,6 +284,11 @@ def save(examples: list[Example], path: str | Path) -> None:
                         length=np.array([e.length for e in examples]), id=np.array([e.id for e in examples]))
 
 
+def load_tags(path: str | Path) -> list[str]:
+    """Each example's length tag (short / medium / long), in load()'s order."""
+    return [str(t) for t in np.load(path)["length"]]
+
+
 def load(path: str | Path) -> list[tuple[np.ndarray, int]]:
     """[(ids, n_prompt)] as saved by save()."""
     z = np.load(path)

@@ -35,13 +35,17 @@ def valid_jsonl(path: Path, first: int, limit: int) -> None:
                                    ensure_ascii=False) + "\n")
 
 
-def score(model: str, data: Path, limit: int, *, threads: int | None = None) -> dict[str, Any]:
+def score(model: str, data: Path, limit: int, *, threads: int | None = None,
+          min_tokens: int | None = None) -> dict[str, Any]:
     from summarize.evaluate import evaluate
     from summarize.summarizer import Summarizer
 
     summarizer = Summarizer(model, length="short", use_cache=False, threads=threads)
+    if min_tokens is not None:  # a decoding experiment: the prompts' floor replaced (fr.toml [tuned])
+        summarizer.prompts = summarizer.prompts.with_length("short", min_tokens=min_tokens)
+    floor = summarizer.prompts.min_tokens("short")
     report = evaluate(str(data), length="short", limit=limit, summarizer=summarizer)
-    return {"rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
+    return {"min_tokens": floor, "rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
             "rouge_model_unicode": report.rouge_model.get("unicode"), "methods": report.methods,
             "model_written": round(report.model_documents / max(report.documents, 1), 3),
             "french_rate": report.french_rate, "guard_failures": report.guard_failures,
@@ -62,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint", nargs="?", type=Path, help="a folder with the PEFT adapter files")
     ap.add_argument("--bare", action="store_true", help="score the bare model (the product's prompts) instead")
     ap.add_argument("--first", type=int, default=1000, help="first valid row (rows beyond the loss selection slice)")
-    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--limit", type=int, default=150, help="articles (150: 50-article points were noise)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--min-tokens", type=int, help="replace the short length's decoding floor (fr.toml [tuned] "
+                                                     "min_tokens; 0 = none, the points before it existed)")
     ap.add_argument("--out", type=Path, help="JSONL to append to (default <checkpoint>-rouge.jsonl)")
     args = ap.parse_args(argv)
     if not args.bare and args.checkpoint is None:
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         valid_jsonl(data, args.first, args.limit)
         if args.bare:
             entry: dict[str, Any] = {"model": "gemma3-270m-base (bare, product prompts)"}
-            entry.update(score("gemma3-270m-base", data, args.limit, threads=args.threads))
+            entry.update(score("gemma3-270m-base", data, args.limit, threads=args.threads, min_tokens=args.min_tokens))
         else:
             import shutil
 
@@ -92,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             progress = json.loads(state_file.read_text())["progress"] if state_file.exists() else {}
             entry = {"model": f"gemma3-270m-base+{args.checkpoint}", "adapter_sha256": digest,
                      "step": progress.get("step"), "examples": progress.get("examples")}
-            entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, threads=args.threads))
+            entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, threads=args.threads,
+                               min_tokens=args.min_tokens))
         entry["lead45_unicode"] = lead45(data)  # the line to beat, on the same rows (slices differ by ±3 points)
     entry.update(valid_rows=[args.first, args.first + args.limit], seconds=round(time.perf_counter() - started, 1),
                  at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

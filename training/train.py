@@ -113,17 +113,28 @@ def summary_loss(model: Any, batch: dict[str, Any], device: str, *, chunked: boo
     return F.cross_entropy(causal.lm_head(hidden).float(), target[where]), int(where.sum())
 
 
-def evaluate(model: Any, examples: list[tuple[np.ndarray, int]], max_tokens: int, pad: int, device: str) -> float:
+def evaluate(model: Any, examples: list[tuple[np.ndarray, int]], max_tokens: int, pad: int, device: str,
+             tags: list[str] | None = None) -> tuple[float, dict[str, float]]:
+    """Mean summary-token loss over ``examples``, and per length tag (short / medium / long: the
+    product is judged on short, and one mixed number can fall while short rises)."""
     import torch
 
+    groups: dict[str, list[int]] = {}
+    for i in range(len(examples)):
+        groups.setdefault(tags[i] if tags else "all", []).append(i)
     model.eval()
-    total, count = 0.0, 0
+    sums: dict[str, tuple[float, int]] = {}
     with torch.no_grad():
-        for index in batches(examples, max_tokens, random.Random(0)):
-            loss, n = summary_loss(model, collate(examples, index, pad), device)
-            total, count = total + float(loss) * n, count + n
+        for tag, members in groups.items():
+            subset = [examples[i] for i in members]
+            total, count = 0.0, 0
+            for index in batches(subset, max_tokens, random.Random(0)):
+                loss, n = summary_loss(model, collate(subset, index, pad), device)
+                total, count = total + float(loss) * n, count + n
+            sums[tag] = (total, count)
     model.train()
-    return total / max(count, 1)
+    overall = sum(t for t, _ in sums.values()) / max(sum(c for _, c in sums.values()), 1)
+    return overall, {tag: t / max(c, 1) for tag, (t, c) in sorted(sums.items())} if tags else {}
 
 
 class Stop:
@@ -190,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import checkpoint as ck
     from .fastpath import cpu_dtype
-    from .prepare import load
+    from .prepare import load, load_tags
 
     started = time.monotonic()
     stop = Stop()
@@ -224,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     model = get_peft_model(base, config)  # LoRA weights upcast to float32 (PEFT's autocast_adapter_dtype)
     model.train()
     train, valid = load(args.train), load(args.valid)[: args.valid_limit]
+    valid_tags = load_tags(args.valid)[: args.valid_limit]
     data_sha = ck.file_sha256(Path(args.train))
     per_epoch = math.ceil(len(epoch_order(train, args.batch_tokens, args.seed, 0)) / args.accumulate)
     planned = args.max_steps or max(1, int(per_epoch * args.epochs))
@@ -282,12 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     def snapshot(*, evaluate_now: bool) -> None:
         if evaluate_now:
             t0 = time.monotonic()
-            score = evaluate(model, valid, args.batch_tokens, pad, device)
+            score, by_length = evaluate(model, valid, args.batch_tokens, pad, device, valid_tags)
             improved = st["best"] is None or score < st["best"]
             st["best"] = score if improved else st["best"]
-            st["curve"].append({"step": st["step"], "examples": st["examples"], "valid_loss": round(score, 4)})
+            st["curve"].append({"step": st["step"], "examples": st["examples"], "valid_loss": round(score, 4),
+                                "by_length": {k: round(v, 4) for k, v in by_length.items()}})
             record({"step": st["step"], "examples": st["examples"], "valid_loss": score, "best": st["best"],
-                    "eval_seconds": round(time.monotonic() - t0, 1)})
+                    "by_length": by_length, "eval_seconds": round(time.monotonic() - t0, 1)})
             if improved:
                 tmp = ck.fresh_tmp(out / "best")
                 model.save_pretrained(tmp)
@@ -387,7 +400,11 @@ def adapter_config(model: Any) -> dict[str, Any]:
 
 def write_notes(folder: Path, args: argparse.Namespace, st: dict[str, Any], size: int, dtype: str) -> None:
     """The closing note of the compact checkpoint: where the run stands, and how to go on."""
-    rows = "\n".join(f"| {c['step']} | {c['examples']} | {c['valid_loss']:.4f} |" for c in st["curve"])
+    def split(c: dict[str, Any]) -> str:  # points before the split was measured have none
+        by = c.get("by_length") or {}
+        return " / ".join(f"{by[k]:.4f}" if k in by else "–" for k in ("short", "medium", "long"))
+
+    rows = "\n".join(f"| {c['step']} | {c['examples']} | {c['valid_loss']:.4f} | {split(c)} |" for c in st["curve"])
     text = f"""# Run `{args.run}`: where it stands
 
 Written by training/train.py at each checkpoint (training/README.md, "Training across days").
@@ -398,11 +415,11 @@ Written by training/train.py at each checkpoint (training/README.md, "Training a
 - best valid loss (first {args.valid_limit} valid examples, summary tokens): {st['best']}
 - this folder: {size / 1e6:.1f} MB (adapter float16, AdamW moments bfloat16, state.json, log.jsonl)
 
-| step | examples seen | valid loss |
-|---|---|---|
+| step | examples seen | valid loss | short / medium / long |
+|---|---|---|---|
 {rows}
 
-The valid ROUGE curve (generated with llama.cpp, ~50 valid articles a point):
+The valid ROUGE curve (generated with llama.cpp, valid rows 1000-1149 a point):
 `training/checkpoints/{args.run}-rouge.jsonl`, from `python -m training.rouge_curve training/checkpoints/{args.run}`.
 
 Go on (a new machine: rebuild the model and the data first, both deterministic; see training/README.md):

@@ -25,6 +25,10 @@ class GenSettings:
     top_p: float = 0.95
     repeat_penalty: float = 1.1
     seed: int = 42
+    # No end of text before this many tokens (capped per prompt at a third of its tokens, so a
+    # short document is never padded out): the fine-tuned model's greedy summaries stop shorter
+    # than its training targets (training/README.md, issue 23). Honoured by the in-process decoder.
+    min_tokens: int = 0
 
     def cache_id(self) -> str:
         return _cache_id(self)
@@ -32,7 +36,10 @@ class GenSettings:
 
 @lru_cache(maxsize=64)
 def _cache_id(settings: GenSettings) -> str:  # per-document key path: computed once per settings
-    return json.dumps(asdict(settings), sort_keys=True)
+    fields = asdict(settings)
+    if not fields["min_tokens"]:  # absent unless set: the keys written before it existed stay valid
+        del fields["min_tokens"]
+    return json.dumps(fields, sort_keys=True)
 
 
 @dataclass

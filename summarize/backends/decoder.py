@@ -66,6 +66,7 @@ class MultiSequence:
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, n_seq)
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self._ends: np.ndarray | None = None  # end-of-generation ids, found at first use
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each slot's KV cache
         self.share_prefix = share_prefix
@@ -93,11 +94,15 @@ class MultiSequence:
             if self.lib.llama_decode(self.ctx, b) != 0:
                 raise RuntimeError("llama_decode failed")
 
-    def _choose(self, index: int, recent: list[int], settings: GenSettings, rng: np.random.Generator) -> int:
+    def _choose(self, index: int, recent: list[int], settings: GenSettings, rng: np.random.Generator,
+                may_end: bool = True) -> int:
         """The next token: repeat penalty on the recent tokens, then the argmax (greedy) or, at
-        temperature > 0, llama.cpp's chain: top-k, top-p, temperature, draw."""
+        temperature > 0, llama.cpp's chain: top-k, top-p, temperature, draw. ``may_end`` False
+        rules out every end-of-generation token (``GenSettings.min_tokens``)."""
         ptr = self.lib.llama_get_logits_ith(self.ctx, index)
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        if not may_end:
+            logits[self._end_ids()] = -np.inf
         penalty = settings.repeat_penalty
         if penalty != 1.0 and recent:
             seen = np.fromiter(set(recent[-PENALTY_WINDOW:]), dtype=np.int64)
@@ -115,6 +120,13 @@ class MultiSequence:
             ids, vals = ids[:keep], vals[:keep]
         p = np.exp((vals - vals[0]) / settings.temperature)
         return int(rng.choice(ids, p=p / p.sum()))
+
+    def _end_ids(self) -> np.ndarray:
+        """The vocabulary's end-of-generation tokens (EOS, end of turn, …), found once."""
+        if self._ends is None:
+            is_eog = self.lib.llama_vocab_is_eog
+            self._ends = np.array([t for t in range(self.n_vocab) if is_eog(self.vocab, t)], dtype=np.int64)
+        return self._ends
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(128)
@@ -191,12 +203,13 @@ class MultiSequence:
         decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
         texts, outs, finish = [""] * n, [[] for _ in range(n)], ["length"] * n
         hold = [max((len(s) for s in r.stops), default=0) for r in requests]
+        floor = [min(settings.min_tokens, len(r.ids) // 3) for r in requests]  # min_tokens, per prompt
         emitted = 0
         nxt: dict[int, int] = {}
         for seq, req in enumerate(requests):
             if len(req.ids) + settings.max_tokens > self.n_ctx_seq:
                 raise ValueError("prompt does not fit the per-sequence context")
-            nxt[seq] = self._choose(self._prefill(seq, req.ids), [], settings, rngs[seq])
+            nxt[seq] = self._choose(self._prefill(seq, req.ids), [], settings, rngs[seq], floor[seq] <= 0)
         while nxt:
             step = []
             for seq, tok in list(nxt.items()):
@@ -223,7 +236,7 @@ class MultiSequence:
                 break
             self._decode(step)
             for i, (_, _, seq, _) in enumerate(step):
-                nxt[seq] = self._choose(i, outs[seq], settings, rngs[seq])
+                nxt[seq] = self._choose(i, outs[seq], settings, rngs[seq], len(outs[seq]) >= floor[seq])
         seconds = time.perf_counter() - start
         results = []
         for seq, req in enumerate(requests):

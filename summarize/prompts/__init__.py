@@ -39,6 +39,15 @@ class PromptSet:
     def max_tokens(self, length: str) -> int:
         return int(self._length(length)["max_tokens"])
 
+    def min_tokens(self, length: str) -> int:
+        """Tokens before which the model may not end (fine-tuned prompts only, [tuned] min_tokens)."""
+        return int(self._length(length).get("min_tokens", 0))
+
+    def with_length(self, length: str, **settings: Any) -> PromptSet:
+        """A copy with one length's settings changed (decoding experiments: rouge_curve)."""
+        lengths = {**self.data["lengths"], length: {**self._length(length), **settings}}
+        return PromptSet(version=self.version, digest=self.digest, data={**self.data, "lengths": lengths})
+
     def target_words(self, length: str) -> int:
         return int(self._length(length).get("target_words", self.max_tokens(length) // 2))
 
@@ -107,9 +116,11 @@ class PromptSet:
         """The prompts of a fine-tuned model: its training template ([tuned]) replaces the
         base-model templates; the version and digest still name the whole file."""
         section = self.data["tuned"]
-        # Its own input budget per length (the words it was trained to rewrite).
-        lengths = {name: {**settings, "lead_words": section.get("lead_words", {}).get(name,
-                                                                                   settings.get("lead_words"))}
+        # Its own input budget per length (the words it was trained to rewrite), and its own
+        # decoding floor (min_tokens: absent = 0).
+        lengths = {name: {**settings,
+                          "lead_words": section.get("lead_words", {}).get(name, settings.get("lead_words")),
+                          "min_tokens": section.get("min_tokens", {}).get(name, 0)}
                    for name, settings in self.data["lengths"].items()}
         data = {**self.data, "base": section, "lengths": lengths}
         return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
