@@ -77,7 +77,6 @@ def test_tuned_prompt_is_the_training_template_without_examples() -> None:
     assert prompts.load().render("single", long_text, chat=False, length="short").text.count("Phrase numéro") < 8
 
 
-
 def test_tuned_short_summaries_have_a_decoding_floor_and_the_base_prompts_none(adapter, tmp_path) -> None:
     base, tuned = prompts.load(), prompts.load().tuned()
     assert [tuned.min_tokens(n) for n in ("short", "medium", "long")] == [48, 0, 0]

@@ -103,6 +103,11 @@ def test_slots_borrow_the_common_prompt_prefix_without_changing_a_token(gemma_ba
     assert evaluated_shared <= evaluated - 3 * shared
 
 
+def test_min_tokens_is_in_the_cache_key_only_when_set() -> None:
+    assert GenSettings().cache_id() == GenSettings(min_tokens=0).cache_id()
+    assert "min_tokens" not in GenSettings().cache_id()  # keys written before the floor existed hold
+    assert GenSettings(min_tokens=20).cache_id() != GenSettings().cache_id()
+
 
 # SmolLM2 ends a one-word answer at once (7 tokens measured); the context makes the prompt long
 # enough (≥ 60 tokens) that a floor of 20 is not capped.
@@ -130,6 +135,3 @@ def test_min_tokens_holds_off_the_end_of_text_and_is_capped_by_the_prompt(smollm
     cap = len(smollm_backend.prompt_tokens(short)[0]) // 3
     capped = smollm_backend.generate(short, GenSettings(max_tokens=64, min_tokens=10_000))
     assert capped.finish == "stop" and cap <= capped.tokens_out < 64
-    assert GenSettings().cache_id() == GenSettings(min_tokens=0).cache_id()
-    assert "min_tokens" not in GenSettings().cache_id()  # keys written before the floor existed hold
-    assert GenSettings(min_tokens=20).cache_id() != GenSettings().cache_id()

@@ -119,14 +119,13 @@ def evaluate(model: Any, examples: list[tuple[np.ndarray, int]], max_tokens: int
     product is judged on short, and one mixed number can fall while short rises)."""
     import torch
 
-    groups: dict[str, list[int]] = {}
-    for i in range(len(examples)):
-        groups.setdefault(tags[i] if tags else "all", []).append(i)
+    groups: dict[str, list[tuple[np.ndarray, int]]] = {}
+    for example, tag in zip(examples, tags or ["all"] * len(examples)):
+        groups.setdefault(tag, []).append(example)
     model.eval()
     sums: dict[str, tuple[float, int]] = {}
     with torch.no_grad():
-        for tag, members in groups.items():
-            subset = [examples[i] for i in members]
+        for tag, subset in groups.items():
             total, count = 0.0, 0
             for index in batches(subset, max_tokens, random.Random(0)):
                 loss, n = summary_loss(model, collate(subset, index, pad), device)
