@@ -113,3 +113,23 @@ def test_models_list_marks_malformed_files_unusable(tmp_path):
     for kind in ("zero-byte", "random-bytes", "valid-header-then-garbage", "renamed-png"):
         row = rows[f"{kind}.gguf"]
         assert row["usable"] is False and "GGUF" in row["error"]
+
+
+def test_a_user_file_is_used_by_the_name_the_models_list_gives(tmp_path, monkeypatch):
+    """`summarize models` (and the web page's menu) names a file of a models folder by its file
+    name; `--model NAME.gguf` finds it there from any working directory."""
+    from summarize import models
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mon-modele.gguf").write_bytes(MODEL_FILES["valid-header-then-garbage"])  # resolving reads no header
+    monkeypatch.setenv("SUMMARIZE_MODELS_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)  # not the folder: found by the search, not as a relative path
+    listed = {r["name"] for r in models.available(headers=False)}
+    assert "mon-modele.gguf" in listed
+    ref = models.resolve("mon-modele.gguf")
+    assert (ref.name, ref.path, ref.source) == ("mon-modele.gguf", str(folder / "mon-modele.gguf"), "file")
+    with pytest.raises(models.UsageError, match="model file not found"):
+        models.resolve("absent.gguf")
+    with pytest.raises(models.UsageError, match="model file not found"):
+        models.resolve(f"autre{os.sep}mon-modele.gguf")  # a path is a path: no search

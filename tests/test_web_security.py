@@ -203,6 +203,31 @@ def test_a_page_cannot_name_a_model_path_or_url(server):
         assert r.status_code == 400
 
 
+
+def test_a_model_added_while_the_server_runs_is_offered_and_accepted(server):
+    """The menu is read again at each page load and before a refusal: a model pulled (or
+    copied) into the models folder while the server runs needs no restart."""
+    folder, name = server.tmp.parent / "models", "ajoute-en-cours.gguf"
+    with client(server) as c:
+        assert name not in c.get("/").text
+        r = c.post("/api/jobs", files={"fichiers": ("vide.txt", b"")}, data={"modele": name, "longueur": "short"})
+        assert r.status_code == 400 and "Modèle inconnu" in r.json()["erreur"]
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"GGUF" + bytes(60))  # the menu reads only the magic
+        r = c.post("/api/jobs", files={"fichiers": ("vide.txt", b"")}, data={"modele": name, "longueur": "short"})
+        assert r.status_code == 202, r.text  # accepted before any page load, found by the worker:
+        events = []
+        with c.stream("GET", f"/api/jobs/{r.json()['id']}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+                    if events[-1]["type"] == "end":
+                        break
+        assert events[-1] == {"type": "end", "state": "error"}  # it checks the file (a fake) first
+        assert next(e["message"] for e in events if e["type"] == "error").startswith(f"{folder / name}: not a valid GGUF")
+        assert name in c.get("/").text
+
+
 # -- the pieces, without a server -------------------------------------------------------------
 def test_check_filename_and_disk_name():
     for bad in [t.decode() for t in TRAVERSALS] + ["", "a" * 256]:

@@ -64,11 +64,12 @@ class Server:
 
 
 def start(root: Path, *args: str, timeout: float = 60) -> Server:
-    """``summarize serve --port 0 ARGS`` with TMPDIR and the cache under ``root``."""
+    """``summarize serve --port 0 ARGS`` with TMPDIR, the cache and a models folder (empty) under ``root``."""
     tmp = root / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     log = root / "serve.log"
-    env = {**os.environ, "TMPDIR": str(tmp), "SUMMARIZE_CACHE_DIR": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TMPDIR": str(tmp), "SUMMARIZE_CACHE_DIR": str(root / "cache"),
+           "SUMMARIZE_MODELS_DIR": str(root / "models"), "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "summarize", "serve", "--port", "0", *args], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=err, text=True)

@@ -84,10 +84,11 @@ class State:
         self.runner.close()
 
     # -- the page -----------------------------------------------------------------------
-    def models(self) -> list[dict[str, Any]]:
+    def models(self, fresh: bool = False) -> list[dict[str, Any]]:
         """The menu: the models `summarize models` lists (embedded first), without reading their
-        headers; the one `serve --model` named comes first and is the default."""
-        if self._models is None:
+        headers; the one `serve --model` named comes first and is the default. ``fresh`` reads the
+        folders again (each page load): a model pulled while the server runs shows up."""
+        if self._models is None or fresh:
             from .. import models
 
             rows = models.available(self.config.settings.gpu_layers, headers=False)
@@ -105,12 +106,13 @@ class State:
 
     def usable_model(self, name: str | None) -> str | None:
         """Only a model of the menu may be asked for: a page never names a path or a URL."""
-        menu = self.models()
         if not name:
             return self.config.settings.model
-        for entry in menu:
-            if entry["name"] == name and entry["usable"]:
-                return self.config.settings.model if entry is menu[0] else name
+        for fresh in (False, True):  # read the folders again before refusing: it may be new
+            menu = self.models(fresh)
+            for entry in menu:
+                if entry["name"] == name and entry["usable"]:
+                    return self.config.settings.model if entry is menu[0] else name
         raise Refused(400, f"Modèle inconnu ou indisponible : « {name[:80]} ».")
 
     async def page(self, request: Request) -> Response:
@@ -123,7 +125,7 @@ class State:
 
         history = await asyncio.to_thread(self._history)
         html = self._env.get_template("index.html").render(
-            models=self.models(), lengths=[(k, LENGTH_LABELS[k]) for k in prompt_data.LENGTHS],
+            models=await asyncio.to_thread(self.models, True), lengths=[(k, LENGTH_LABELS[k]) for k in prompt_data.LENGTHS],
             length=self.config.length, history=history, accept=",".join(SUPPORTED), formats=", ".join(SUPPORTED),
             limits=self.config.limits, max_total=mb(self.config.limits.max_total),
             max_bytes=mb(self.config.limits.max_bytes))
