@@ -341,6 +341,30 @@ def test_warm_start_takes_another_runs_adapter_not_its_optimizer(tiny_run) -> No
     assert abs(warm[1]["valid_loss"] - donor[-1]) < 1e-3 * donor[-1] and donor[-1] < donor[0]
 
 
+
+def test_a_decay_branch_goes_on_where_its_parent_stands_and_anneals_to_zero(tiny_run) -> None:
+    import json
+    import math
+
+    _train(tiny_run, "parent", "--steps-this-run", "3")
+    parent_ck = tiny_run / "parent-ck"
+    lr3 = [e for e in _log(tiny_run, "parent") if "lr" in e][-1]["lr"]
+    _train(tiny_run, "anneal", "--branch", str(parent_ck), "--decay-steps", "4", "--lr", "5")  # the parent's lr wins
+    log = _log(tiny_run, "anneal")
+    stretch = next(e for e in log if e.get("event") == "stretch")
+    assert stretch["from"].startswith(f"branch of {parent_ck} at step 3") and stretch["planned_steps"] == 7
+    steps = [e for e in log if "lr" in e]
+    assert [e["step"] for e in steps] == [4, 5, 6, 7] and log[-1]["reason"] == "planned steps done"
+    assert [e["lr"] for e in steps] == pytest.approx([lr3 * 3 / 4, lr3 / 2, lr3 / 4, 0.0])
+    state = json.loads((tiny_run / "anneal-ck" / "state.json").read_text())
+    assert state["progress"]["step"] == 7 and (state["args"]["decay_steps"], state["args"]["branch_step"]) == (4, 3)
+    # The parent is untouched and goes on from where the branch started, on the same data.
+    _train(tiny_run, "parent", "--resume", "--steps-this-run", "1")
+    step4 = [e for e in _log(tiny_run, "parent") if "lr" in e][-1]
+    assert (step4["step"], step4["pos"], step4["examples"]) == (4, steps[0]["pos"], steps[0]["examples"])
+    assert step4["loss"] == pytest.approx(steps[0]["loss"], rel=2e-2)  # the branch's adapter: float16 from the repo
+    assert step4["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 4 / 6)))  # its own cosine, not the decay
+
 def test_sigterm_saves_and_exits(tiny_run) -> None:
     import json
     import os

@@ -41,7 +41,9 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 ATTENTION = TARGETS[:4]
 # What fixes a run: a resume takes these from its checkpoint, not from the command line.
 RUN_ARGS = ("rank", "alpha", "dropout", "lr", "epochs", "max_steps", "batch_tokens", "accumulate", "seed",
-            "targets", "warmup", "valid_limit")  # valid_limit: one curve, one set of examples
+            "targets", "warmup", "valid_limit",  # valid_limit: one curve, one set of examples
+            "decay_steps", "branch_step", "branch_factor")  # a decay branch's schedule (--branch)
+BRANCH_ARGS = RUN_ARGS[-3:]
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
@@ -160,6 +162,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint if there is one")
     ap.add_argument("--init", type=Path, help="a new run starts from this checkpoint folder's adapter "
                     "(a warm start: fresh optimizer and schedule; ignored when resuming)")
+    ap.add_argument("--branch", type=Path, help="a new run that goes on from this checkpoint folder exactly where it "
+                    "stands (adapter, AdamW moments, step, data position, RNG) with its own schedule: --decay-steps")
+    ap.add_argument("--decay-steps", type=int, help="with --branch: the lr falls linearly from its value at the branch "
+                    "point to 0 over this many steps, then the run ends (warmup-stable-decay annealing)")
+    ap.set_defaults(branch_step=None, branch_factor=None)
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--alpha", type=float, default=32.0)
     ap.add_argument("--dropout", type=float, default=0.0,
@@ -210,10 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     full = ck.load_full(out / "state") if args.resume else None
     compact = ck.load_compact(compact_dir) if args.resume and full is None and compact_dir else None
     saved = full["state"] if full else compact[0] if compact else None
-    if saved:  # the run's defining arguments come from its checkpoint
+    parent = None
+    if saved is None and args.branch:  # a decay branch: the parent's state, this run's schedule
+        parent = ck.load_compact(args.branch)
+        if parent is None or not args.decay_steps:
+            raise SystemExit(f"--branch {args.branch}: no checkpoint there" if parent is None else
+                             "--branch needs --decay-steps")
+    if saved or parent:  # the run's defining arguments come from its checkpoint (a branch: its parent's)
         for name in RUN_ARGS:
-            if name in saved["args"]:  # a checkpoint from before an argument was a run argument lacks it
-                setattr(args, name, saved["args"][name])
+            if name in (saved or parent[0])["args"] and not (parent and name in BRANCH_ARGS):
+                setattr(args, name, (saved or parent[0])["args"][name])  # an older checkpoint lacks some
+    if parent:
+        group = parent[0]["param_groups"][0]
+        args.branch_step, args.branch_factor = parent[0]["progress"]["step"], group["lr"] / group["initial_lr"]
     log = (out / "log.jsonl").open("a" if saved else "w", encoding="utf-8")
 
     def record(entry: dict[str, Any]) -> None:
@@ -238,12 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     data_sha = ck.file_sha256(Path(args.train))
     per_epoch = math.ceil(len(epoch_order(train, args.batch_tokens, args.seed, 0)) / args.accumulate)
     planned = args.max_steps or max(1, int(per_epoch * args.epochs))
+    if args.decay_steps:
+        planned = args.branch_step + args.decay_steps
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     warmup = max(1, min(args.warmup, planned // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / planned))))
+
+    def factor(s: int) -> float:
+        if args.decay_steps:  # from the parent's lr at the branch point, linearly to 0
+            return args.branch_factor * min(1.0, max(0.0, 1 - (s - args.branch_step) / args.decay_steps))
+        return min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / planned)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
     def set_compact_adapter(adapter: dict[str, Any]) -> None:  # a committed checkpoint's PEFT key names
         set_peft_model_state_dict(model, {k.replace(".default.", "."): v for k, v in adapter.items()})
@@ -257,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_rng_state(full["torch_rng"])
         st = full["state"]["progress"]
         how = "full checkpoint (exact)"
-    elif compact:
-        state, adapter, moments = compact
+    elif compact or parent:
+        state, adapter, moments = compact or parent
         set_compact_adapter(adapter)
         if moments is not None:
             opt.load_state_dict({"param_groups": state["param_groups"], "state": {
@@ -272,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         st = state["progress"]
         how = "compact checkpoint (float16 adapter" + (", bfloat16 moments)" if moments is not None else
                                                         ", moments restarted)")
+        if parent:
+            how = (f"branch of {args.branch} at step {st['step']} {how[len('compact checkpoint '):]}: the lr "
+                   f"x{args.branch_factor:.3f} falls to 0 over {args.decay_steps} steps")
     elif args.init:  # warm start: another run's adapter, this run's optimizer, schedule and data
         found = ck.load_compact(args.init)
         if found is None:
@@ -280,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         how = f"start from {args.init} step {found[0]['progress']['step']} (adapter only)"
     else:
         how = "start"
-    if saved and saved.get("data_sha256") != data_sha:
+    reference = saved or (parent[0] if parent else None)
+    if reference and reference.get("data_sha256") != data_sha:
         raise SystemExit(f"{args.train} is not the data this run was trained on (sha256 differs): rebuild it "
                          "with the same prepare.py command (training/README.md)")
     st["stretches"] += 1
@@ -340,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             st["pos"] += 1
             yield index
 
-    if not saved:
-        snapshot(evaluate_now=True)  # the base model's valid loss: the curve's first point
+    if not saved and not parent:
+        snapshot(evaluate_now=True)  # the base model's valid loss: the curve's first point (a branch has its parent's)
     feed = micro_batches()
     last_save = last_eval = stretch_t0 = time.monotonic()
     steps_now, reason = 0, "planned steps done"
