@@ -41,6 +41,18 @@ def client(srv: webserver.Server, *, cookie: bool = True, **kw) -> httpx.Client:
     return httpx.Client(base_url=srv.base, cookies=srv.cookie if cookie else None, timeout=30, **kw)
 
 
+def job_events(c: httpx.Client, job: str) -> list[dict]:
+    """A job's events as the page reads them (Server-Sent Events), up to its end."""
+    events: list[dict] = []
+    with c.stream("GET", f"/api/jobs/{job}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["type"] == "end":
+                    break
+    return events
+
+
 def files_named(root: Path, part: str) -> list[Path]:
     return [p for p in root.rglob("*") if part in p.name]
 
@@ -180,14 +192,7 @@ def test_an_upload_is_written_only_in_the_private_folder_then_deleted(server):
     with client(server) as c:
         r = c.post("/api/jobs", files={"fichiers": ("Rapport d'été (v2).txt", b"")}, data={"longueur": "short"})
         assert r.status_code == 202, r.text
-        job = r.json()["id"]
-        events = []
-        with c.stream("GET", f"/api/jobs/{job}/events") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    events.append(json.loads(line[6:]))
-                    if events[-1]["type"] == "end":
-                        break
+        events = job_events(c, r.json()["id"])
     assert events[-1] == {"type": "end", "state": "error"}
     assert "empty" in next(e["message"] for e in events if e["type"] == "error")
     assert list(private.iterdir()) == []  # the job's folder went with the job
@@ -216,13 +221,7 @@ def test_a_model_added_while_the_server_runs_is_offered_and_accepted(server):
         (folder / name).write_bytes(b"GGUF" + bytes(60))  # the menu reads only the magic
         r = c.post("/api/jobs", files={"fichiers": ("vide.txt", b"")}, data={"modele": name, "longueur": "short"})
         assert r.status_code == 202, r.text  # accepted before any page load, found by the worker:
-        events = []
-        with c.stream("GET", f"/api/jobs/{r.json()['id']}/events") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data: "):
-                    events.append(json.loads(line[6:]))
-                    if events[-1]["type"] == "end":
-                        break
+        events = job_events(c, r.json()["id"])
         assert events[-1] == {"type": "end", "state": "error"}  # it checks the file (a fake) first
         assert next(e["message"] for e in events if e["type"] == "error").startswith(f"{folder / name}: not a valid GGUF")
         assert name in c.get("/").text
