@@ -140,18 +140,15 @@ def resolve(spec: str | None) -> ModelRef:
         raise UsageError(f"catalog model {name!r} is not downloaded",
                          hint=f"run `summarize models pull {name}` or put {entry['file']} in models/")
     as_path = Path(spec).expanduser()
+    if as_path.is_file():
+        return ModelRef(as_path.name, str(as_path.resolve()), "file")
+    if os.sep not in spec and not as_path.exists():  # `summarize models` names these files by file name
+        for filename in (spec, spec + ".gguf"):
+            found = find_user_file(filename)
+            if found is not None:
+                return ModelRef(found.name, str(found), "file")
     if as_path.suffix.lower() == ".gguf" or os.sep in spec or as_path.exists():
-        if as_path.is_file():
-            return ModelRef(as_path.name, str(as_path.resolve()), "file")
-        found = None if os.sep in spec else find_user_file(spec)  # `summarize models` lists them by file name
-        if found is None:
-            raise UsageError("model file not found", path=spec,
-                             hint="give a .gguf path, or a name from `summarize models`")
-        return ModelRef(found.name, str(found), "file")
-    for filename in (spec, spec + ".gguf"):
-        found = find_user_file(filename)
-        if found is not None:
-            return ModelRef(found.name, str(found), "file")
+        raise UsageError("model file not found", path=spec, hint="give a .gguf path, or a name from `summarize models`")
     known = ", ".join(list(EMBEDDED) + list(catalog))
     raise UnknownModelError(f"unknown model {spec!r}", hint=f"choose one of: {known}, or a .gguf path")
 

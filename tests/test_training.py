@@ -341,7 +341,6 @@ def test_warm_start_takes_another_runs_adapter_not_its_optimizer(tiny_run) -> No
     assert abs(warm[1]["valid_loss"] - donor[-1]) < 1e-3 * donor[-1] and donor[-1] < donor[0]
 
 
-
 def test_a_decay_branch_goes_on_where_its_parent_stands_and_anneals_to_zero(tiny_run) -> None:
     import json
     import math
@@ -364,6 +363,7 @@ def test_a_decay_branch_goes_on_where_its_parent_stands_and_anneals_to_zero(tiny
     assert (step4["step"], step4["pos"], step4["examples"]) == (4, steps[0]["pos"], steps[0]["examples"])
     assert step4["loss"] == pytest.approx(steps[0]["loss"], rel=2e-2)  # the branch's adapter: float16 from the repo
     assert step4["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 4 / 6)))  # its own cosine, not the decay
+
 
 def test_sigterm_saves_and_exits(tiny_run) -> None:
     import json

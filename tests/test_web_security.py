@@ -208,7 +208,6 @@ def test_a_page_cannot_name_a_model_path_or_url(server):
         assert r.status_code == 400
 
 
-
 def test_a_model_added_while_the_server_runs_is_offered_and_accepted(server):
     """The menu is read again at each page load and before a refusal: a model pulled (or
     copied) into the models folder while the server runs needs no restart."""
@@ -223,7 +222,8 @@ def test_a_model_added_while_the_server_runs_is_offered_and_accepted(server):
         assert r.status_code == 202, r.text  # accepted before any page load, found by the worker:
         events = job_events(c, r.json()["id"])
         assert events[-1] == {"type": "end", "state": "error"}  # it checks the file (a fake) first
-        assert next(e["message"] for e in events if e["type"] == "error").startswith(f"{folder / name}: not a valid GGUF")
+        error = next(e["message"] for e in events if e["type"] == "error")
+        assert error.startswith(f"{folder / name}: not a valid GGUF")
         assert name in c.get("/").text
 
 

@@ -223,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         if parent is None or not args.decay_steps:
             raise SystemExit(f"--branch {args.branch}: no checkpoint there" if parent is None else
                              "--branch needs --decay-steps")
-    if saved or parent:  # the run's defining arguments come from its checkpoint (a branch: its parent's)
+    origin = saved or (parent[0] if parent else None)  # a branch: its parent's state
+    if origin:  # the run's defining arguments come from its checkpoint (a branch's schedule from its command)
         for name in RUN_ARGS:
-            if name in (saved or parent[0])["args"] and not (parent and name in BRANCH_ARGS):
-                setattr(args, name, (saved or parent[0])["args"][name])  # an older checkpoint lacks some
+            if name in origin["args"] and not (parent and name in BRANCH_ARGS):  # an older checkpoint lacks some
+                setattr(args, name, origin["args"][name])
     if parent:
         group = parent[0]["param_groups"][0]
         args.branch_step, args.branch_factor = parent[0]["progress"]["step"], group["lr"] / group["initial_lr"]
@@ -293,11 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(ck.rng_from_b64(state["torch_rng"]))
         st = state["progress"]
-        how = "compact checkpoint (float16 adapter" + (", bfloat16 moments)" if moments is not None else
-                                                        ", moments restarted)")
-        if parent:
-            how = (f"branch of {args.branch} at step {st['step']} {how[len('compact checkpoint '):]}: the lr "
-                   f"x{args.branch_factor:.3f} falls to 0 over {args.decay_steps} steps")
+        kept = "(float16 adapter, " + ("bfloat16 moments)" if moments is not None else "moments restarted)")
+        how = (f"branch of {args.branch} at step {st['step']} {kept}: the lr x{args.branch_factor:.3f} falls to 0 "
+               f"over {args.decay_steps} steps") if parent else f"compact checkpoint {kept}"
     elif args.init:  # warm start: another run's adapter, this run's optimizer, schedule and data
         found = ck.load_compact(args.init)
         if found is None:
@@ -306,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         how = f"start from {args.init} step {found[0]['progress']['step']} (adapter only)"
     else:
         how = "start"
-    reference = saved or (parent[0] if parent else None)
-    if reference and reference.get("data_sha256") != data_sha:
+    if origin and origin.get("data_sha256") != data_sha:
         raise SystemExit(f"{args.train} is not the data this run was trained on (sha256 differs): rebuild it "
                          "with the same prepare.py command (training/README.md)")
     st["stretches"] += 1

@@ -124,8 +124,9 @@ class State:
         from .security import mb
 
         history = await asyncio.to_thread(self._history)
+        menu = await asyncio.to_thread(self.models, True)
         html = self._env.get_template("index.html").render(
-            models=await asyncio.to_thread(self.models, True), lengths=[(k, LENGTH_LABELS[k]) for k in prompt_data.LENGTHS],
+            models=menu, lengths=[(k, LENGTH_LABELS[k]) for k in prompt_data.LENGTHS],
             length=self.config.length, history=history, accept=",".join(SUPPORTED), formats=", ".join(SUPPORTED),
             limits=self.config.limits, max_total=mb(self.config.limits.max_total),
             max_bytes=mb(self.config.limits.max_bytes))
