@@ -158,6 +158,32 @@ def test_training_tokens_are_the_products_tokens(gemma_path) -> None:
         backend.close()
 
 
+@pytest.mark.slow
+def test_lead_words_override_changes_input_and_grounding_together(gemma_path) -> None:
+    """--lead-words short=N: the prompt shows N opening words and the target is grounded in them
+    alone (an abstract naming what only a later sentence holds is dropped), as fr.toml would."""
+    from training import prepare
+
+    article = ("Le conseil municipal de Nantes a voté lundi soir la piétonnisation du centre-ville. "
+               "Les commerçants, inquiets, réclament des places de stationnement. "
+               "La maire promet des navettes gratuites et des parkings relais aux portes de la ville. "
+               "Les travaux commenceront en mars et dureront six mois, selon la mairie.")
+    key = next(f"n{i}" for i in range(100) if prepare.length_of(f"n{i}") == "short")
+    tok = prepare.Tokenizer(gemma_path)
+
+    def build(abstract: str, lead_words: dict[str, int] | None) -> list:
+        row = {"id": key, "document": article, "abstract": abstract, "title": "Nantes"}
+        return list(prepare.build(iter([row]), tok, max_doc_tokens=1024, lead_words=lead_words))
+
+    [default] = build("Nantes rendra son centre piéton, les travaux commenceront en mars.", None)
+    assert "navettes" in tok.decode(default.prompt)  # fr.toml's short budget shows all four sentences
+    assert build("Nantes rendra son centre piéton, les travaux commenceront en mars.", {"short": 10}) == []
+    [short] = build("Nantes rendra son centre-ville piéton malgré les commerçants.", {"short": 10})
+    shown = tok.decode(short.prompt)
+    assert "piétonnisation" in shown and "commerçants, inquiets" not in shown and short.length == "short"
+    assert shown.endswith("Résumé court :\n")
+
+
 # -- grounded targets, extract-then-rewrite prompts (issue 23) ------------------
 
 ARTICLE = ("Le conseil municipal de Nantes a voté lundi soir la piétonnisation du centre-ville. Les commerçants, "

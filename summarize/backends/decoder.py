@@ -27,6 +27,7 @@ from .base import GenSettings, Generation, OnText
 
 PENALTY_WINDOW = 64  # llama-cpp-python's default last_n_tokens_size
 SHARE_MIN = 32  # tokens a borrowed prefix must save over the slot's own cache (a copy costs ~ms)
+FLOOR_SHARE = 3  # a decoding floor is at most 1/FLOOR_SHARE of the prompt's tokens: a short text is not padded out
 
 
 def find_stop(text: str, stops: tuple[str, ...]) -> int | None:
@@ -203,7 +204,7 @@ class MultiSequence:
         decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)]
         texts, outs, finish = [""] * n, [[] for _ in range(n)], ["length"] * n
         hold = [max((len(s) for s in r.stops), default=0) for r in requests]
-        floor = [min(settings.min_tokens, len(r.ids) // 3) for r in requests]  # min_tokens, per prompt
+        floor = [min(settings.min_tokens, len(r.ids) // FLOOR_SHARE) for r in requests]  # min_tokens, per prompt
         emitted = 0
         nxt: dict[int, int] = {}
         for seq, req in enumerate(requests):
