@@ -75,6 +75,11 @@ def test_tuned_prompt_is_the_training_template_without_examples() -> None:
              for length in ("short", "medium", "long")}
     assert [len(shown[n].split(">>>")[0].split()) for n in ("short", "medium", "long")] == [126, 210, 308]  # whole sentences to ≥ 120, 200, 300 words
     assert prompts.load().render("single", long_text, chat=False, length="short").text.count("Phrase numéro") < 8
+    # rouge_curve --lead-words 60: the short prompt shows fewer opening words, the other lengths as before.
+    fewer = tuned.with_length("short", lead_words=60)
+    short = (fewer.render("single", long_text, chat=False, length="short").text or "").split("<<<\n")[1]
+    assert len(short.split(">>>")[0].split()) == 70  # whole sentences to ≥ 60 words
+    assert fewer.render("single", long_text, chat=False, length="medium").text.split("<<<\n")[1].startswith(shown["medium"])
 
 
 def test_tuned_short_summaries_have_a_decoding_floor_and_the_base_prompts_none(adapter, tmp_path) -> None:

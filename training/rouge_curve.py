@@ -36,16 +36,19 @@ def valid_jsonl(path: Path, first: int, limit: int) -> None:
 
 
 def score(model: str, data: Path, limit: int, *, threads: int | None = None,
-          min_tokens: int | None = None) -> dict[str, Any]:
+          min_tokens: int | None = None, lead_words: int | None = None) -> dict[str, Any]:
     from summarize.evaluate import evaluate
     from summarize.summarizer import Summarizer
 
     summarizer = Summarizer(model, length="short", use_cache=False, threads=threads)
     if min_tokens is not None:  # a decoding experiment: the prompts' floor replaced (fr.toml [tuned])
         summarizer.prompts = summarizer.prompts.with_length("short", min_tokens=min_tokens)
+    if lead_words is not None:  # an input experiment: the short prompt shows this many opening words
+        summarizer.prompts = summarizer.prompts.with_length("short", lead_words=lead_words)
     floor = summarizer.prompts.min_tokens("short")
     report = evaluate(str(data), length="short", limit=limit, summarizer=summarizer)
-    return {"min_tokens": floor, "rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
+    shown = {"lead_words_short": lead_words} if lead_words is not None else {}
+    return {"min_tokens": floor, **shown, "rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
             "rouge_model_unicode": report.rouge_model.get("unicode"), "methods": report.methods,
             "model_written": round(report.model_documents / max(report.documents, 1), 3),
             "french_rate": report.french_rate, "guard_failures": report.guard_failures,
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--min-tokens", type=int, help="replace the short length's decoding floor (fr.toml [tuned] "
                                                      "min_tokens; 0 = none, the points before it existed)")
+    ap.add_argument("--lead-words", type=int, help="show the short prompt this many opening words instead of "
+                                                     "fr.toml's (a run trained with prepare.py --lead-words short=N)")
     ap.add_argument("--out", type=Path, help="JSONL to append to (default <checkpoint>-rouge.jsonl)")
     args = ap.parse_args(argv)
     if not args.bare and args.checkpoint is None:
@@ -81,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         valid_jsonl(data, args.first, args.limit)
         if args.bare:
             entry: dict[str, Any] = {"model": "gemma3-270m-base (bare, product prompts)"}
-            entry.update(score("gemma3-270m-base", data, args.limit, threads=args.threads, min_tokens=args.min_tokens))
+            entry.update(score("gemma3-270m-base", data, args.limit, threads=args.threads, min_tokens=args.min_tokens,
+                               lead_words=args.lead_words))
         else:
             import shutil
 
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = {"model": f"gemma3-270m-base+{args.checkpoint}", "adapter_sha256": digest,
                      "step": progress.get("step"), "examples": progress.get("examples")}
             entry.update(score(f"gemma3-270m-base+{gguf}", data, args.limit, threads=args.threads,
-                               min_tokens=args.min_tokens))
+                               min_tokens=args.min_tokens, lead_words=args.lead_words))
         entry["lead45_unicode"] = lead45(data)  # the line to beat, on the same rows (slices differ by ±3 points)
     entry.update(valid_rows=[args.first, args.first + args.limit], seconds=round(time.perf_counter() - started, 1),
                  at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
