@@ -233,12 +233,16 @@ def test_rewrite_prompt_shows_the_opening_sentences_with_the_length_tag() -> Non
 TINY_VOCAB = 320
 
 
+# The training stack is in the test extra, so CI skips none of these; a bare install skips them.
+NO_TORCH = "torch, transformers and peft come with the test extra: pip install -e '.[test]'"
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A random 2-layer Gemma 3 saved as the rebuilt model would be, and tokenized data."""
-    pytest.importorskip("torch")
-    pytest.importorskip("peft")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch", reason=NO_TORCH)
+    pytest.importorskip("peft", reason=NO_TORCH)
+    transformers = pytest.importorskip("transformers", reason=NO_TORCH)
     from training import prepare
 
     root = tmp_path_factory.mktemp("tiny")
@@ -288,7 +292,7 @@ def _log(root, run: str) -> list[dict]:
 
 
 def test_chunked_loss_equals_the_full_softmax() -> None:
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=NO_TORCH)
     from training.fastpath import chunked_cross_entropy
 
     g = torch.Generator().manual_seed(0)
@@ -306,7 +310,7 @@ def test_chunked_loss_equals_the_full_softmax() -> None:
 
 
 def test_cpu_dtype_is_bfloat16_only_where_native() -> None:
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=NO_TORCH)
     from training import fastpath
 
     native, why = fastpath.native_bf16()
