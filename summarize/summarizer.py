@@ -8,13 +8,13 @@ never served; chunk and fusion keys hash the cleaned text they summarize."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import models, paths, prompts as prompt_data
 from . import backends
-from .backends import Backend, GenSettings, OnText, RemoteOptions
+from .backends import Backend, GenSettings, Generation, OnText, RemoteOptions
 from .cache import Cache, NullCache, make_key
 from .errors import DocumentError, SummarizeError, UsageError
 from .reading.readers import DEFAULT_MAX_BYTES, read_document
@@ -122,7 +122,7 @@ class Summarizer:
 
     def settings(self, length: str, **overrides: Any) -> GenSettings:
         return GenSettings(max_tokens=self.prompts.max_tokens(length), min_tokens=self.prompts.min_tokens(length),
-                           **overrides)
+                           drafts=self.prompts.drafts(length), **overrides)
 
     def _key(self, stage: str, text: str, length: str, **extra: Any) -> str:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
@@ -330,17 +330,16 @@ class Summarizer:
         method, failures, summary = "model", [], ""
         index = None  # the content's passages, built at the first output to check (quality/attribution.py)
         record["input"] = self.prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
-        for attempt, (retry, overrides) in enumerate(ATTEMPTS):
-            if attempt:  # later attempts: the template's retry variant (other examples), other decoding
-                if "injection" in failures:  # it obeyed the document: retry without the orders
-                    content = injection.without_instructions(content)
-                prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part,
-                                             parts=parts, retry=retry)
-                retry_template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
-                                                     retry=retry)
-                template_text = "\n".join((template_text, _text_of(retry_template)))
-            gen = self.backend.generate(prompt, self.settings(length, **overrides),
-                                        on_text=on_text if attempt == 0 else None)
+
+        def review(gen: Generation, counted: bool = True) -> tuple[str, list[str]]:
+            """The output rules, the support rule and the guards on one generation: (text, failures).
+            ``counted``: its dropped sentences go to the stage's record (not a draft's: one is kept)."""
+            nonlocal index
+
+            def drop(n: int) -> None:
+                if counted:
+                    record["dropped_sentences"] = record.get("dropped_sentences", 0) + n
+
             result.tokens_in += gen.tokens_in
             result.tokens_out += gen.tokens_out
             self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
@@ -353,18 +352,37 @@ class Summarizer:
                 index = index or attribution.Index(content)
                 kept, unsupported, grounded = attribution.keep_supported(kept, index)
                 if unsupported:
-                    record["dropped_sentences"] = record.get("dropped_sentences", 0) + unsupported
+                    drop(unsupported)
             if kept != summary:
                 dropped = len(guards.foreign_sentences(summary)) + (len(guards.unsupported(summary, inputs))
                                                                      if inputs else 0)
-                record["dropped_sentences"] = record.get("dropped_sentences", 0) + dropped
+                drop(dropped)
                 summary = kept
             failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
             if not grounded:  # most of its sentences unsupported: retried, then the extractive fallback
                 failures.append(attribution.UNSUPPORTED)
             if inputs and not failures and guards.uncovered(summary, inputs):
                 failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
-            result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)
+            return summary, failures
+
+        for attempt, (retry, overrides) in enumerate(ATTEMPTS):
+            if attempt:  # later attempts: the template's retry variant (other examples), other decoding
+                if "injection" in failures:  # it obeyed the document: retry without the orders
+                    content = injection.without_instructions(content)
+                prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part,
+                                             parts=parts, retry=retry)
+                retry_template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
+                                                     retry=retry)
+                template_text = "\n".join((template_text, _text_of(retry_template)))
+            gen = self.backend.generate(prompt, self.settings(length, **overrides),
+                                        on_text=on_text if attempt == 0 else None)
+            summary, failures = review(gen)
+            result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)  # with drafts: the greedy one's
+            # Drafts where they were measured: a document's own summary, not a long document's
+            # chunks (each map would cost the drafts again) nor a fusion.
+            if attempt == 0 and stage == "single" and self.settings(length).drafts > 1:
+                summary, failures = self._consensus(prompt, self.settings(length), (summary, failures), review,
+                                                    record)
             if not failures:
                 method = "model" if attempt == 0 else "model-retry"
                 break
@@ -381,6 +399,27 @@ class Summarizer:
             self.cache.put(self._key(stage, content_key, length, part=part, parts=parts), stage, summary,
                            {"method": method})
         return summary
+
+    def _consensus(self, prompt: prompt_data.Prompt, settings: GenSettings, greedy: tuple[str, list[str]],
+                   review: Callable[..., tuple[str, list[str]]], record: dict[str, Any]) -> tuple[str, list[str]]:
+        """The first attempt's drafts (GenSettings.drafts): the greedy one and others sampled from
+        the same prompt, each through ``review``; of those that pass, the one all drafts agree with
+        most (quality/consensus.py). None passing: the greedy one's text and failures, for the retry."""
+        sample = getattr(self.backend, "sample", None)
+        if sample is None:  # a server: the greedy draft only
+            return greedy
+        from .quality import consensus
+
+        drafts = [greedy] + [review(gen, False) for gen in
+                             sample(prompt, replace(settings, temperature=settings.draft_temperature),
+                                    settings.drafts - 1)]
+        passing = [text for text, failures in drafts if text and not failures]
+        record["drafts"] = {"made": len(drafts), "passing": len(passing)}
+        if not passing:
+            return greedy
+        chosen = consensus.choose(passing, [text for text, _ in drafts if text])
+        record["drafts"]["chosen_greedy"] = passing[chosen] == greedy[0] and not greedy[1]
+        return passing[chosen], []
 
     def close(self) -> None:
         if self._backend is not None:

@@ -364,7 +364,7 @@ def test_the_decks_invented_sentence_is_dropped_from_its_partial_summary() -> No
 
 @pytest.mark.slow
 def test_the_real_model_invents_on_the_deck_and_the_sentence_is_dropped() -> None:
-    """Acceptance 4 on a seed with the real default model: its partial summary of the deck's
+    """Acceptance 4 on a seed with the real bare model: its partial summary of the deck's
     chunk holding slide 198 (greedy decoding, one thread: the same text on every run here; two
     threads write another) invents « au profit du bien-être collectif »; the support guard drops
     that sentence and keeps the rest."""
@@ -372,7 +372,7 @@ def test_the_real_model_invents_on_the_deck_and_the_sentence_is_dropped() -> Non
     from summarize.summarizer import MAP_LENGTH, Result, Summarizer
     from summarize.reading.text import normalize
 
-    s = Summarizer("gemma3-270m", use_cache=False, threads=1)  # the output depends on the thread count
+    s = Summarizer("gemma3-270m-base", use_cache=False, threads=1)  # the output depends on the thread count
     written: list[str] = []
     generate = s.backend.generate
 
@@ -386,7 +386,7 @@ def test_the_real_model_invents_on_the_deck_and_the_sentence_is_dropped() -> Non
         text, _ = clean_lines(normalize(read_document(str(LONG_SEED)).text))
         plan = s.plan(text)
         chunk = next(c for c in plan.chunks if "au profit du... profit" in c.text)
-        result = Result(summary="", source="deck", model="gemma3-270m", model_sha256="", prompt_version="",
+        result = Result(summary="", source="deck", model="gemma3-270m-base", model_sha256="", prompt_version="",
                         length="medium")
         # The map stage of one chunk, as summarize_text runs it for each of the deck's 15 chunks.
         partial = s._stage(result, "map", chunk.text, text, MAP_LENGTH, part=chunk.index + 1, parts=len(plan.chunks))

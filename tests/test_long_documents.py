@@ -21,7 +21,7 @@ PARAGRAPHS = [p for p in clean(normalize((SEEDS / "003_61fb5dab3432a646.txt").re
               if p.strip()]
 
 
-def _summarizer(cache_dir, backend, model="gemma3-270m", ctx=768):
+def _summarizer(cache_dir, backend, model="gemma3-270m-base", ctx=768):  # the bare prompts, as gemma_backend
     return Summarizer(model, length="short", cache_dir=str(cache_dir), ctx=ctx, backend=backend)
 
 

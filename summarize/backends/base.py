@@ -29,6 +29,11 @@ class GenSettings:
     # short document is never padded out): the fine-tuned model's greedy summaries stop shorter
     # than its training targets (training/README.md, issue 23). Honoured by the in-process decoder.
     min_tokens: int = 0
+    # Drafts of the first attempt, greedy one included (quality/consensus.py): the others are
+    # sampled at draft_temperature and the draft the drafts agree with most is kept. Honoured by
+    # backends with a ``sample`` method (llama.cpp in-process); the others make the greedy one only.
+    drafts: int = 1
+    draft_temperature: float = 0.5
 
     def cache_id(self) -> str:
         return _cache_id(self)
@@ -39,6 +44,8 @@ def _cache_id(settings: GenSettings) -> str:  # per-document key path: computed 
     fields = asdict(settings)
     if not fields["min_tokens"]:  # absent unless set: the keys written before it existed stay valid
         del fields["min_tokens"]
+    if fields["drafts"] <= 1:  # likewise for drafts: one draft is the greedy summary of before
+        del fields["drafts"], fields["draft_temperature"]
     return json.dumps(fields, sort_keys=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..cpuslot import CpuSlots, usable_cores as physical_cores  # noqa: F401 (re-exported for benchmarks)
@@ -284,6 +285,27 @@ class LlamaCppBackend:
                 break
             for request, gen in zip(part, self._decoder(need, group).generate(part, settings)):
                 self._memo[(tuple(request.ids), settings)] = gen
+
+    def sample(self, prompt: Prompt, settings: GenSettings, n: int) -> list[Generation]:
+        """``n`` drafts of one prompt at ``settings.temperature`` (the summarizer's drafts,
+        quality/consensus.py), decoded together: one step advances all of them, and the prompt is
+        evaluated once, its KV cache copied to the other slots. Sampling is seeded per slot, so
+        the drafts are the same every run. ``tokens_in`` counts that one evaluation (first draft)."""
+        from .decoder import SeqRequest
+
+        ids, stops = self.prompt_tokens(prompt)
+        need = -(-(len(ids) + settings.max_tokens) // 256) * 256
+        group = min(n, self.MAX_SEQUENCES, max(1, self.PREFETCH_CELLS // need))
+        if n < 1 or need > self.n_ctx_train:
+            return []
+        drafts: list[Generation] = []
+        for lo in range(0, n, group):
+            count = min(group, n - lo)
+            step = replace(settings, seed=settings.seed + lo)  # each group its own draws
+            drafts += self._decoder(need, group).generate([SeqRequest(ids, stops)] * count, step)
+        for gen in drafts[1:]:
+            gen.tokens_in = 0
+        return drafts
 
     def generate(self, prompt: Prompt, settings: GenSettings, on_text: OnText | None = None) -> Generation:
         start = time.perf_counter()

@@ -43,6 +43,10 @@ class PromptSet:
         """Tokens before which the model may not end (fine-tuned prompts only, [tuned] min_tokens)."""
         return int(self._length(length).get("min_tokens", 0))
 
+    def drafts(self, length: str) -> int:
+        """Drafts made for a first attempt, the greedy one included ([tuned] drafts: absent = 1)."""
+        return max(1, int(self._length(length).get("drafts", 1)))
+
     def with_length(self, length: str, **settings: Any) -> PromptSet:
         """A copy with one length's settings changed (decoding experiments: rouge_curve)."""
         lengths = {**self.data["lengths"], length: {**self._length(length), **settings}}
@@ -117,10 +121,11 @@ class PromptSet:
         base-model templates; the version and digest still name the whole file."""
         section = self.data["tuned"]
         # Its own input budget per length (the words it was trained to rewrite), and its own
-        # decoding floor (min_tokens: absent = 0).
+        # decoding floor (min_tokens: absent = 0) and its drafts (absent = 1: greedy only).
         lengths = {name: {**settings,
                           "lead_words": section.get("lead_words", {}).get(name, settings.get("lead_words")),
-                          "min_tokens": section.get("min_tokens", {}).get(name, 0)}
+                          "min_tokens": section.get("min_tokens", {}).get(name, 0),
+                          "drafts": section.get("drafts", {}).get(name, 1)}
                    for name, settings in self.data["lengths"].items()}
         data = {**self.data, "base": section, "lengths": lengths}
         return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
