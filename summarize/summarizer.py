@@ -374,15 +374,14 @@ class Summarizer:
                 retry_template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
                                                      retry=retry)
                 template_text = "\n".join((template_text, _text_of(retry_template)))
-            gen = self.backend.generate(prompt, self.settings(length, **overrides),
-                                        on_text=on_text if attempt == 0 else None)
+            settings = self.settings(length, **overrides)
+            gen = self.backend.generate(prompt, settings, on_text=on_text if attempt == 0 else None)
             summary, failures = review(gen)
             result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)  # with drafts: the greedy one's
             # Drafts where they were measured: a document's own summary, not a long document's
             # chunks (each map would cost the drafts again) nor a fusion.
-            if attempt == 0 and stage == "single" and self.settings(length).drafts > 1:
-                summary, failures = self._consensus(prompt, self.settings(length), (summary, failures), review,
-                                                    record)
+            if attempt == 0 and stage == "single" and settings.drafts > 1:
+                summary, failures = self._consensus(prompt, settings, (summary, failures), review, record)
             if not failures:
                 method = "model" if attempt == 0 else "model-retry"
                 break

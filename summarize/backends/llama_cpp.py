@@ -273,7 +273,7 @@ class LlamaCppBackend:
         from .decoder import SeqRequest
 
         requests = [SeqRequest(*self.prompt_tokens(p)) for p in prompts]
-        need = -(-(max(len(r.ids) for r in requests) + settings.max_tokens) // 256) * 256
+        need = kv_cells(max(len(r.ids) for r in requests), settings.max_tokens)
         if need > self.n_ctx_train:
             return
         group = prefetch_group(need, self.MAX_SEQUENCES, self.PREFETCH_CELLS)
@@ -294,10 +294,10 @@ class LlamaCppBackend:
         from .decoder import SeqRequest
 
         ids, stops = self.prompt_tokens(prompt)
-        need = -(-(len(ids) + settings.max_tokens) // 256) * 256
-        group = min(n, self.MAX_SEQUENCES, max(1, self.PREFETCH_CELLS // need))
+        need = kv_cells(len(ids), settings.max_tokens)
         if n < 1 or need > self.n_ctx_train:
             return []
+        group = min(n, self.MAX_SEQUENCES, max(1, self.PREFETCH_CELLS // need))
         drafts: list[Generation] = []
         for lo in range(0, n, group):
             count = min(group, n - lo)
@@ -325,6 +325,11 @@ class LlamaCppBackend:
         gen = self._decoder(needed).generate([SeqRequest(ids, stops)], settings, on_text)[0]
         gen.seconds = time.perf_counter() - start
         return gen
+
+
+def kv_cells(prompt_tokens: int, max_tokens: int) -> int:
+    """KV cells a sequence slot needs for a prompt and its output, in steps of 256."""
+    return -(-(prompt_tokens + max_tokens) // 256) * 256
 
 
 def prefetch_group(need: int, max_sequences: int, cells: int) -> int:

@@ -13,15 +13,17 @@ what the model holds.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Sequence
 
-_WORD = re.compile(r"\w+", re.UNICODE)  # as rouge.py's unicode scorer: "l'État" → l, état
+from .rouge import UnicodeTokenizer  # rouge.py's unicode scorer's words: "l'État" → l, état
+
+_Grams = tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]
+_TOKENIZER = UnicodeTokenizer()
 
 
-def _grams(text: str) -> tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]:
-    words = _WORD.findall(text.lower())
+def _grams(text: str) -> _Grams:
+    words = _TOKENIZER.tokenize(text)
     return Counter((w,) for w in words), Counter(zip(words, words[1:]))
 
 
@@ -32,14 +34,13 @@ def _f1(a: Counter[tuple[str, ...]], b: Counter[tuple[str, ...]]) -> float:
     return 2 * overlap / (sum(a.values()) + sum(b.values()))
 
 
+def _agreement(grams: _Grams, others: Sequence[_Grams]) -> float:
+    return sum(_f1(grams[0], o[0]) + _f1(grams[1], o[1]) for o in others)
+
+
 def agreement(draft: str, others: Sequence[str]) -> float:
     """Sum over ``others`` of unigram F1 + bigram F1 with ``draft``."""
-    uni, bi = _grams(draft)
-    total = 0.0
-    for other in others:
-        ou, ob = _grams(other)
-        total += _f1(uni, ou) + _f1(bi, ob)
-    return total
+    return _agreement(_grams(draft), [_grams(o) for o in others])
 
 
 def choose(passing: Sequence[str], evidence: Sequence[str]) -> int:
@@ -48,12 +49,13 @@ def choose(passing: Sequence[str], evidence: Sequence[str]) -> int:
     draft, or drafts that all agree, the greedy one (listed first) is kept."""
     if not passing:
         raise ValueError("no draft to choose from")
+    evidence = list(evidence)
+    counted = [_grams(e) for e in evidence]  # each evidence draft tokenized once, not once per candidate
     best, best_score = 0, float("-inf")
     for i, draft in enumerate(passing):
-        others = list(evidence)
-        if draft in others:
-            others.remove(draft)  # one copy of itself out: identical drafts still count for each other
-        score = agreement(draft, others)
+        # One copy of itself out (identical drafts still count for each other).
+        own = evidence.index(draft) if draft in evidence else -1
+        score = _agreement(_grams(draft), [g for j, g in enumerate(counted) if j != own])
         if score > best_score + 1e-12:
             best, best_score = i, score
     return best
