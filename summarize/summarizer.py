@@ -34,11 +34,6 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
 REDUCE_LENGTH = "short"  # one fusion of a few partial summaries: a sentence or two
-RETRY = {"repeat_penalty": 1.3, "temperature": 0.3}
-# Attempts: (use the template's retry variant, decoding overrides). Measured on OrangeSum dev
-# with gemma3-270m: of the outputs that fail a guard, ~70% pass with the other examples at
-# temperature 0.3, and most of the rest with the first examples at temperature 0.5.
-ATTEMPTS: tuple[tuple[bool, dict[str, Any]], ...] = ((False, {}), (True, RETRY), (False, {"temperature": 0.5}))
 
 
 @dataclass
@@ -365,7 +360,7 @@ class Summarizer:
                 failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
             return summary, failures
 
-        for attempt, (retry, overrides) in enumerate(ATTEMPTS):
+        for attempt, (retry, overrides) in enumerate(self.prompts.attempts()):
             if attempt:  # later attempts: the template's retry variant (other examples), other decoding
                 if "injection" in failures:  # it obeyed the document: retry without the orders
                     content = injection.without_instructions(content)

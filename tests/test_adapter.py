@@ -98,6 +98,41 @@ def test_tuned_short_summaries_have_a_decoding_floor_and_the_base_prompts_none(a
     assert '"min_tokens": 48' in with_adapter.settings("short").cache_id()
 
 
+def test_tuned_retries_are_seeded_samples_and_the_base_ones_the_other_examples(adapter, tmp_path) -> None:
+    """After a failed first output the tuned prompts sample again at temperature 0.5, a new seed
+    each time (fr.toml [tuned] retries); the base prompts switch examples with a repeat penalty."""
+    base, tuned = prompts.load(), prompts.load().tuned()
+    assert base.attempts() == ((False, {}), (True, {"repeat_penalty": 1.3, "temperature": 0.3}),
+                               (False, {"temperature": 0.5}))
+    assert tuned.attempts() == ((False, {}), (False, {"temperature": 0.5, "seed": 1}),
+                                (False, {"temperature": 0.5, "seed": 2}))
+
+    from summarize.backends import Generation
+
+    class English:  # every output fails the French rule: the whole schedule runs, then the fallback
+        n_ctx_train, has_chat_template = 2048, False
+
+        def __init__(self) -> None:
+            self.settings: list[GenSettings] = []
+
+        def count_text(self, text: str) -> int:
+            return len(text.split())
+
+        def count_prompt(self, prompt) -> int:
+            return self.count_text(prompt.text or "")
+
+        def generate(self, prompt, settings, on_text=None) -> Generation:
+            self.settings.append(settings)
+            return Generation(text="The city makes its buses free on Saturdays from January onwards.",
+                              tokens_in=40, tokens_out=12, seconds=0.0, finish="stop")
+
+    backend = English()
+    result = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short",
+                        backend=backend).summarize_text(ARTICLE)
+    assert [(s.temperature, s.seed, s.repeat_penalty) for s in backend.settings] == [
+        (0.0, 42, 1.1), (0.5, 1, 1.1), (0.5, 2, 1.1)]
+    assert all(s.min_tokens == 48 for s in backend.settings)  # the floor holds on every attempt
+    assert result.method == "extractive-fallback" and result.summary.startswith("La mairie de Rennes")
 @pytest.mark.slow
 def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gemma_backend, gemma_path,
                                                                     monkeypatch) -> None:

@@ -155,6 +155,20 @@ def test_fusion_sentences_must_be_supported_by_what_they_fuse() -> None:
     assert guards.keep_supported(" ".join(parts), parts) == " ".join(parts)
 
 
+def test_a_fusion_sentence_must_come_from_one_part_not_words_gathered_from_several() -> None:
+    """The deck with the adapter (issue 23): every content word of the invented complaint is in
+    some partial summary, its fact in none; a sentence one part supports stays."""
+    parts = ["Google a présenté un nouveau mode de recherche pour ses moteurs de recherche.",
+             "La plainte pour des motifs similaires, déposée contre OpenAI, intervient dans un contexte tumultueux.",
+             "La start-up chinoise DeepSeek a été accusée de violer les droits d'auteur."]
+    blend = "Google a déposé une plainte contre OpenAI pour violer les droits d'auteur."
+    assert guards.unsupported(blend, parts) == [blend]
+    kept = "La start-up chinoise DeepSeek est accusée de violer les droits d'auteur."
+    assert guards.keep_supported(f"{blend} {kept}", parts) == kept
+    # The same words in one part: supported.
+    assert guards.unsupported(blend, [" ".join(parts)]) == []
+
+
 # -- output rules (issue 23): no markup ----------------------------------------
 
 @pytest.mark.parametrize("summary", [

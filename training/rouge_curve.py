@@ -49,7 +49,9 @@ def score(model: str, data: Path, limit: int, *, threads: int | None = None,
     report = evaluate(str(data), length="short", limit=limit, summarizer=summarizer)
     shown = {"lead_words_short": lead_words} if lead_words is not None else {}
     # Drafts (fr.toml [tuned] drafts, seventh session): the points before them were greedy only.
-    return {"min_tokens": floor, "drafts": summarizer.prompts.drafts("short"), **shown,
+    # Retries (fr.toml retries, eighth session): the points before them had the base schedule.
+    retries = [overrides for _, overrides in summarizer.prompts.attempts()[1:]]
+    return {"min_tokens": floor, "drafts": summarizer.prompts.drafts("short"), "retries": retries, **shown,
             "rouge_unicode": report.rouge.get("unicode"), "rouge_paper": report.rouge.get("paper"),
             "rouge_model_unicode": report.rouge_model.get("unicode"), "methods": report.methods,
             "model_written": round(report.model_documents / max(report.documents, 1), 3),

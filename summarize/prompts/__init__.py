@@ -47,6 +47,12 @@ class PromptSet:
         """Drafts made for a first attempt, the greedy one included ([tuned] drafts: absent = 1)."""
         return max(1, int(self._length(length).get("drafts", 1)))
 
+    def attempts(self) -> tuple[tuple[bool, dict[str, Any]], ...]:
+        """(retry variant?, decoding overrides) for the first attempt and each retry (``retries``)."""
+        retries = tuple((bool(r.get("variant", False)), {k: v for k, v in r.items() if k != "variant"})
+                        for r in self.data.get("retries", ()))
+        return ((False, {}), *retries)
+
     def with_length(self, length: str, **settings: Any) -> PromptSet:
         """A copy with one length's settings changed (decoding experiments: rouge_curve)."""
         lengths = {**self.data["lengths"], length: {**self._length(length), **settings}}
@@ -127,7 +133,7 @@ class PromptSet:
                           "min_tokens": section.get("min_tokens", {}).get(name, 0),
                           "drafts": section.get("drafts", {}).get(name, 1)}
                    for name, settings in self.data["lengths"].items()}
-        data = {**self.data, "base": section, "lengths": lengths}
+        data = {**self.data, "base": section, "lengths": lengths, "retries": section.get("retries", self.data["retries"])}
         return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
 
 

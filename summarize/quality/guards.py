@@ -22,7 +22,7 @@ DATES = "invented-date"
 # Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
 # summary cached before a rule existed (one with a bare URL) is recomputed, not served.
 RULES_VERSION = "rules-3"  # rules-2: invented weekdays and months; rules-3: markup
-FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words its partial summaries must hold
+FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words one of its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
 # summary that merely starts with the word « Résumé » keeps its text.
@@ -206,15 +206,17 @@ def content_stems(text: str) -> set[str]:
 
 
 def unsupported(text: str, parts: list[str]) -> list[str]:
-    """Sentences of a fusion that its partial summaries do not support: fewer than
-    FUSION_SUPPORT of their content words (3+) appear in them. A 270M model asked to fuse « Il a fallu 2 048
-    GPU… » and « TOUT USAGE DU NUMÉRIQUE… » wrote « Le gouvernement a adopté un décret… »
-    (issue 11, the deck): no name nor number is invented, only the facts."""
-    known = content_stems(" ".join(parts))
+    """Sentences of a fusion that no one of its partial summaries supports: fewer than
+    FUSION_SUPPORT of their content words (3+) appear in any single one. A 270M model asked to
+    fuse « Il a fallu 2 048 GPU… » and « TOUT USAGE DU NUMÉRIQUE… » wrote « Le gouvernement a
+    adopté un décret… » (issue 11, the deck); and from three parts, one on Google, one on a
+    complaint against OpenAI, one on copyright, « Google a déposé une plainte contre OpenAI
+    pour violer les droits d'auteur » (issue 23): each word is in some part, the fact in none."""
+    known = [content_stems(p) for p in parts]
     out = []
     for span in sentence_pieces(text):
         stems = content_stems(span)
-        if len(stems) >= 3 and len(stems & known) < FUSION_SUPPORT * len(stems):
+        if len(stems) >= 3 and max((len(stems & k) for k in known), default=0) < FUSION_SUPPORT * len(stems):
             out.append(span.strip())
     return out
 
