@@ -37,12 +37,17 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
         name, size, tokenizer = ref.name, os.path.getsize(ref.path) if local else 0, "model" if local else "server"
     from .reading.cleanup import clean
 
+    long_prompts = prompts
     if ref is not None and ref.adapter:  # the tuned model's prompts (the adapter does not change the tokens)
+        from .backends import adapter_switchable
+
         prompts = prompts.tuned()
+        if not adapter_switchable(ref):  # as Summarizer: chunks and fusions keep the base prompts when they can
+            long_prompts = prompts
     chat = backend.has_chat_template
     plan = make_plan(clean(normalize(text)), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
-                     max_tokens=resolve_max_tokens(max_tokens), source=source)
-    prompt_tokens, output_tokens = work(plan, backend, prompts, length, chat)
+                     max_tokens=resolve_max_tokens(max_tokens), source=source, map_prompts=long_prompts)
+    prompt_tokens, output_tokens = work(plan, backend, prompts if plan.single else long_prompts, length, chat)
     return {"model": name, "tokenizer": tokenizer, **plan.as_dict(), "prompt_tokens": prompt_tokens,
             "max_output_tokens": output_tokens,
             "estimated_seconds": round(estimate.seconds(prompt_tokens, output_tokens, size), 1)}

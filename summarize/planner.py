@@ -50,7 +50,11 @@ def choose_ctx(backend: Backend, requested: int | None) -> int:
 
 
 def make_plan(text: str, backend: Backend, prompts: PromptSet, *, length: str, map_length: str,
-              chat: bool, ctx: int | None, max_tokens: int | None = None, source: str | None = None) -> Plan:
+              chat: bool, ctx: int | None, max_tokens: int | None = None, source: str | None = None,
+              map_prompts: PromptSet | None = None) -> Plan:
+    """``map_prompts``: a long document's chunk prompts when they differ from ``prompts``
+    (a fine-tuned model: Summarizer.long_prompts)."""
+    map_prompts = map_prompts or prompts
     n_ctx_cap = choose_ctx(backend, ctx)
     doc_tokens = backend.count_text(text)
     if max_tokens is not None and doc_tokens > max_tokens:  # before chunking: bounded work per document
@@ -61,8 +65,8 @@ def make_plan(text: str, backend: Backend, prompts: PromptSet, *, length: str, m
         # Context sized to the document, not to a fixed default.
         return Plan(n_ctx=single_need, budget=doc_tokens, doc_tokens=doc_tokens,
                     chunks=[Chunk(0, 0, len(text), text, doc_tokens)])
-    map_over = overhead(backend, prompts, "map", map_length, chat)
-    reduce_out = max(prompts.max_tokens(length), prompts.max_tokens(map_length))
+    map_over = overhead(backend, map_prompts, "map", map_length, chat)
+    reduce_out = max(map_prompts.max_tokens(length), map_prompts.max_tokens(map_length))
     budget = n_ctx_cap - map_over - reduce_out
     if budget < MIN_CHUNK_TOKENS:
         raise UsageError(f"context {n_ctx_cap} leaves only {budget} tokens per chunk", hint="raise --ctx")

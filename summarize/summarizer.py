@@ -25,7 +25,7 @@ from .reading.text import normalize, sha256_text
 # (reading/cleanup.py), the output rules (quality/guards.py: no bare URL, no English sentence) and the
 # support rule (quality/: a sentence no passage supports is dropped). Literal
 # here so a cache hit imports neither module; tests/test_cleanup.py checks they match.
-TEXT_RULES = "clean-1+rules-3+support-3"
+TEXT_RULES = "clean-1+rules-4+support-3"
 
 if TYPE_CHECKING:
     from .planner import Plan
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAP_LENGTH = "short"
 REDUCE_LENGTH = "short"  # one fusion of a few partial summaries: a sentence or two
+LONG_STAGES = ("map", "reduce")
 
 
 @dataclass
@@ -82,9 +83,16 @@ class Summarizer:
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.cite = cite  # attribute each sentence of a result to its source passages (--no-cite: off)
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
-        self.prompts = prompt_data.load(prompts)
-        if self.ref.adapter:  # a fine-tuned model is prompted with its training template
+        self.prompts = self.long_prompts = prompt_data.load(prompts)
+        # A fine-tuned model is prompted with its training template for a document's own summary.
+        # A long document's chunks and fusions run the bare weights with the base prompts: the
+        # adapter was trained on news openings, and on the seeds' slide deck its map summaries
+        # swapped who accused whom where the bare model's path stays faithful (issue 23).
+        self.long_bare = backends.adapter_switchable(self.ref)
+        if self.ref.adapter:
             self.prompts = self.prompts.tuned()
+            if not self.long_bare:  # merged weights: no switch, the tuned prompts throughout
+                self.long_prompts = self.prompts
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
         self.remote = remote  # --server-kind, --api-key-env, --jobs: used only when the model is a URL
@@ -115,13 +123,19 @@ class Summarizer:
     def chat(self) -> bool:
         return self.backend.has_chat_template
 
-    def settings(self, length: str, **overrides: Any) -> GenSettings:
-        return GenSettings(max_tokens=self.prompts.max_tokens(length), min_tokens=self.prompts.min_tokens(length),
-                           drafts=self.prompts.drafts(length), **overrides)
+    def prompts_for(self, stage: str) -> prompt_data.PromptSet:
+        """The prompts of a stage: a long document's chunks and fusions may have their own."""
+        return self.long_prompts if stage in LONG_STAGES else self.prompts
+
+    def settings(self, length: str, stage: str = "single", **overrides: Any) -> GenSettings:
+        prompts = self.prompts_for(stage)
+        bare = {"adapter": False} if self.long_bare and stage in LONG_STAGES else {}
+        return GenSettings(max_tokens=prompts.max_tokens(length), min_tokens=prompts.min_tokens(length),
+                           drafts=prompts.drafts(length), **bare, **overrides)
 
     def _key(self, stage: str, text: str, length: str, **extra: Any) -> str:
         return make_key(stage=stage, text=sha256_text(text), model=self.model_sha256,
-                        prompt=self.prompts.cache_id, settings=self.settings(length).cache_id(),
+                        prompt=self.prompts_for(stage).cache_id, settings=self.settings(length, stage).cache_id(),
                         length=length, ctx=self.ctx, rules=TEXT_RULES, **extra)
 
     def document_key(self, text: str) -> str:
@@ -252,7 +266,8 @@ class Summarizer:
         from .dryrun import work
 
         plan = self._plans[read] = self.plan(clean(read), source)
-        prompt_tokens, output_tokens = work(plan, self.backend, self.prompts, self.length, self.chat)
+        prompt_tokens, output_tokens = work(plan, self.backend, self.prompts_for("single" if plan.single else "map"),
+                                            self.length, self.chat)
         size = os.path.getsize(self.ref.path) if os.path.isfile(self.ref.path) else 0
         return {"chunks": len(plan.chunks), "cached": False,
                 "estimated_seconds": round(estimate.seconds(prompt_tokens, output_tokens, size), 1)}
@@ -261,7 +276,8 @@ class Summarizer:
         from .planner import make_plan  # only on a cache miss: a hit never chunks
 
         return make_plan(normalize(text), self.backend, self.prompts, length=self.length, map_length=MAP_LENGTH,
-                         chat=self.chat, ctx=self.ctx, max_tokens=self.max_tokens, source=source)
+                         chat=self.chat, ctx=self.ctx, max_tokens=self.max_tokens, source=source,
+                         map_prompts=self.long_prompts)
 
     # -- stages ----------------------------------------------------------------
     def _map_reduce(self, result: Result, plan: Plan, text: str, on_text: OnText | None,
@@ -277,12 +293,12 @@ class Summarizer:
         # Reduce: while the partial summaries exceed the length's word budget, the model fuses
         # them a few at a time (each fusion must mention every summary it was given); what fits
         # is joined in document order, so every part of the document stays in the summary.
-        target = self.prompts.target_words(self.length)
+        target = self.long_prompts.target_words(self.length)
         level = 1
         while len(partials) > 1 and _n_words(partials) > target:
             from .planner import group_for_reduce
 
-            groups = group_for_reduce(partials, self.backend, self.prompts, length=REDUCE_LENGTH, chat=self.chat,
+            groups = group_for_reduce(partials, self.backend, self.long_prompts, length=REDUCE_LENGTH, chat=self.chat,
                                       n_ctx=plan.n_ctx)
             if all(len(g) == 1 for g in groups):
                 groups = [list(range(i, min(i + 2, len(partials)))) for i in range(0, len(partials), 2)]
@@ -317,14 +333,14 @@ class Summarizer:
             if on_text is not None:
                 on_text(hit.summary)
             return hit.summary
-        chat = self.chat
-        prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part, parts=parts)
-        template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts)
+        chat, prompts = self.chat, self.prompts_for(stage)
+        prompt = prompts.render(stage, content, chat=chat, length=length, part=part, parts=parts)
+        template = prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts)
         template_text = _text_of(template)
-        max_words = int(self.prompts.max_tokens(length) * 1.2)
+        max_words = int(prompts.max_tokens(length) * 1.2)
         method, failures, summary = "model", [], ""
         index = None  # the content's passages, built at the first output to check (quality/attribution.py)
-        record["input"] = self.prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
+        record["input"] = prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
 
         def review(gen: Generation, counted: bool = True) -> tuple[str, list[str]]:
             """The output rules, the support rule and the guards on one generation: (text, failures).
@@ -360,16 +376,16 @@ class Summarizer:
                 failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
             return summary, failures
 
-        for attempt, (retry, overrides) in enumerate(self.prompts.attempts()):
+        for attempt, (retry, overrides) in enumerate(prompts.attempts()):
             if attempt:  # later attempts: the template's retry variant (other examples), other decoding
                 if "injection" in failures:  # it obeyed the document: retry without the orders
                     content = injection.without_instructions(content)
-                prompt = self.prompts.render(stage, content, chat=chat, length=length, part=part,
+                prompt = prompts.render(stage, content, chat=chat, length=length, part=part,
                                              parts=parts, retry=retry)
-                retry_template = self.prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
+                retry_template = prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
                                                      retry=retry)
                 template_text = "\n".join((template_text, _text_of(retry_template)))
-            settings = self.settings(length, **overrides)
+            settings = self.settings(length, stage, **overrides)
             gen = self.backend.generate(prompt, settings, on_text=on_text if attempt == 0 else None)
             summary, failures = review(gen)
             result.guard_failures.extend(f"{stage}{part}:{f}" for f in failures)  # with drafts: the greedy one's

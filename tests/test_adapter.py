@@ -133,6 +133,80 @@ def test_tuned_retries_are_seeded_samples_and_the_base_ones_the_other_examples(a
         (0.0, 42, 1.1), (0.5, 1, 1.1), (0.5, 2, 1.1)]
     assert all(s.min_tokens == 48 for s in backend.settings)  # the floor holds on every attempt
     assert result.method == "extractive-fallback" and result.summary.startswith("La mairie de Rennes")
+
+
+class _Recorder:
+    """A backend that records each call's prompt and settings and answers one French sentence."""
+    n_ctx_train, has_chat_template = 32768, False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, GenSettings]] = []
+
+    def count_text(self, text: str) -> int:
+        return len(text.split())
+
+    def count_prompt(self, prompt) -> int:
+        return self.count_text(prompt.text or "")
+
+    def generate(self, prompt, settings, on_text=None):
+        from summarize.backends import Generation
+
+        self.calls.append((prompt.text or "", settings))
+        return Generation(text="La mairie de Rennes rend les bus gratuits le samedi.", tokens_in=40, tokens_out=12,
+                          seconds=0.0, finish="stop")
+
+
+def test_a_long_document_runs_its_chunks_and_fusions_without_the_adapter(adapter, tmp_path, monkeypatch) -> None:
+    """The tuned prompts and the adapter for a document's own summary; a long document's maps
+    and fusions with the base prompts (their few-shot examples) and the adapter off, and cache
+    keys that say so. Merged weights cannot switch: the tuned prompts throughout."""
+    monkeypatch.delenv("SUMMARIZE_LORA_MERGE", raising=False)
+    long_text = "\n\n".join(f"{ARTICLE} Le point numéro {i} du conseil municipal porte sur la ligne {i}."
+                             for i in range(60))
+    backend = _Recorder()
+    summarizer = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short", ctx=1024,
+                            backend=backend)
+    assert summarizer.long_bare and summarizer.prompts_for("map") is not summarizer.prompts
+    result = summarizer.summarize_text(long_text)
+    stages = [s["stage"] for s in result.stages]
+    assert stages.count("map") >= 3 and "single" not in stages
+    assert backend.calls and all(not settings.adapter for _, settings in backend.calls)
+    assert all("Article :" in text and "Résumé court :" not in text for text, _ in backend.calls)  # base map/reduce
+    assert all(settings.min_tokens == 0 for _, settings in backend.calls)  # the tuned floor is the tuned prompt's
+    assert '"adapter": false' in summarizer.settings("short", "map").cache_id()
+    assert "adapter" not in summarizer.settings("short").cache_id()
+    backend.calls.clear()
+    summarizer.summarize_text(ARTICLE)  # a short document: its own summary, tuned and with the adapter
+    assert backend.calls[0][1].adapter and backend.calls[0][0].endswith("Résumé court :\n")
+
+    monkeypatch.setenv("SUMMARIZE_LORA_MERGE", "on")
+    merged = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short", ctx=1024,
+                        backend=_Recorder())
+    assert not merged.long_bare and merged.prompts_for("map") is merged.prompts
+    assert merged.settings("short", "map").adapter
+
+
+@pytest.mark.slow
+def test_the_adapter_switches_off_per_call_and_back(adapter, gemma_backend, gemma_path, monkeypatch) -> None:
+    """GenSettings.adapter=False gives the bare model's text; switching empties the KV cache, so
+    neither direction reuses a prompt evaluated with the other weights."""
+    monkeypatch.delenv("SUMMARIZE_LORA_MERGE", raising=False)
+    from dataclasses import replace
+
+    from summarize.gguf import read_gguf
+    from summarize.backends.llama_cpp import LlamaCppBackend
+
+    prompt = prompts.load().render("single", ARTICLE, chat=False, length="short")
+    settings = GenSettings(max_tokens=12)
+    bare = gemma_backend.generate(prompt, settings).text
+    backend = LlamaCppBackend(read_gguf(gemma_path), adapter=str(adapter))
+    try:
+        on = backend.generate(prompt, settings).text
+        off = backend.generate(prompt, replace(settings, adapter=False)).text
+        again = backend.generate(prompt, settings).text
+        assert on != bare and off == bare and again == on
+    finally:
+        backend.close()
 @pytest.mark.slow
 def test_adapter_loads_in_llama_cpp_and_changes_both_decoding_paths(adapter, gemma_backend, gemma_path,
                                                                     monkeypatch) -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..models import ModelRef
 
 __all__ = ["Backend", "GenSettings", "Generation", "OnText", "RecordingBackend", "RemoteOptions", "is_remote",
-           "open_backend", "identity"]
+           "open_backend", "identity", "adapter_switchable"]
 IDENTITY_TTL = 3600.0  # seconds a server's model identity is trusted without asking it again
 
 
@@ -40,6 +40,16 @@ def open_backend(ref: ModelRef, *, threads: int | None = None, verbose: bool = F
 
     return LlamaCppBackend(read_gguf(ref.path), n_threads=threads, verbose=verbose, tokenizer_only=tokenizer_only,
                            gpu_layers=gpu_layers, adapter=ref.adapter)
+
+
+def adapter_switchable(ref: ModelRef) -> bool:
+    """Whether ``ref``'s LoRA adapter can be turned off per call (GenSettings.adapter): a
+    run-time adapter in-process, not one merged into the weights nor a server's."""
+    if not ref.adapter or is_remote(ref.path):
+        return False
+    from . import merge
+
+    return not merge.enabled()
 
 
 def identity(ref: ModelRef, cache: Cache, backend: Any = None, remote: RemoteOptions | None = None) -> str | None:

@@ -34,6 +34,10 @@ class GenSettings:
     # backends with a ``sample`` method (llama.cpp in-process); the others make the greedy one only.
     drafts: int = 1
     draft_temperature: float = 0.5
+    # False: the model's LoRA adapter is off for this call (a fine-tuned model's long-document
+    # stages run the bare weights with the base prompts: Summarizer). Honoured by the in-process
+    # decoder with a run-time adapter; merged weights and servers have no switch.
+    adapter: bool = True
 
     def cache_id(self) -> str:
         return _cache_id(self)
@@ -46,6 +50,8 @@ def _cache_id(settings: GenSettings) -> str:  # per-document key path: computed 
         del fields["min_tokens"]
     if fields["drafts"] <= 1:  # likewise for drafts: one draft is the greedy summary of before
         del fields["drafts"], fields["draft_temperature"]
+    if fields["adapter"]:  # likewise: on is what every key before it meant
+        del fields["adapter"]
     return json.dumps(fields, sort_keys=True)
 
 

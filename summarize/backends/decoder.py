@@ -58,12 +58,14 @@ class MultiSequence:
         self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a decoding context")
+        self.adapter, self.adapter_on = adapter, False
         if adapter is not None:  # a LoRA adapter applies per context: set it on each one
-            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
-            if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
+            try:
+                self._use_adapter(True)
+            except RuntimeError:
                 llama_cpp.llama_free(self.ctx)
                 self.ctx = None
-                raise RuntimeError("llama.cpp could not apply the LoRA adapter")
+                raise
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, n_seq)
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
@@ -72,6 +74,23 @@ class MultiSequence:
         self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each slot's KV cache
         self.share_prefix = share_prefix
         self.prefilled = 0  # prompt tokens evaluated (the rest came from a KV cache)
+
+    def _use_adapter(self, on: bool) -> None:
+        """The LoRA adapter on or off for the next requests (GenSettings.adapter). A switch empties
+        every slot: a KV cache computed with the other weights must not be reused."""
+        if self.adapter is None or on == self.adapter_on:
+            return
+        if on:
+            adapters = (self.lib.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+            failed = self.lib.llama_set_adapters_lora(self.ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0
+        else:
+            failed = self.lib.llama_set_adapters_lora(self.ctx, None, 0, None) != 0
+        if failed:
+            raise RuntimeError("llama.cpp could not apply the LoRA adapter")
+        if hasattr(self, "memory"):  # not at creation: nothing is cached yet
+            self.lib.llama_memory_clear(self.memory, True)
+            self.history = [[] for _ in range(self.n_seq)]
+        self.adapter_on = on
 
     def close(self) -> None:
         if self.ctx:
@@ -186,6 +205,7 @@ class MultiSequence:
         """Generation for up to n_seq prompts at once; ``on_text`` streams sequence 0. Sampling
         (temperature > 0) is seeded per sequence, so a request gives the same text every run."""
         assert 0 < len(requests) <= self.n_seq
+        self._use_adapter(settings.adapter)
         try:
             return self._generate(requests, settings, on_text)
         except BaseException:

@@ -21,7 +21,7 @@ MARKUP = "markup"  # output rules (issue 23): HTML tags or entities the model wr
 DATES = "invented-date"
 # Output rules version: part of every cache key with the clean-up's (summarizer.py), so a
 # summary cached before a rule existed (one with a bare URL) is recomputed, not served.
-RULES_VERSION = "rules-3"  # rules-2: invented weekdays and months; rules-3: markup
+RULES_VERSION = "rules-4"  # rules-2: invented weekdays and months; rules-3: markup; rules-4: a fusion sentence from one part
 FUSION_SUPPORT = 0.6  # share of a fusion sentence's content words one of its partial summaries must hold
 
 # A label the model puts first (« Résumé : », "**Summary:**"). The colon is required: a
