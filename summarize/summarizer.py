@@ -319,7 +319,8 @@ class Summarizer:
                inputs: list[str] | None = None) -> str:
         """One model call (cached by its own key), with guards, retry and extractive fallback."""
         # here: a cache hit never pays their regexes (~15 ms)
-        from .quality import attribution, extractive, guards, injection
+        from .quality import extractive, injection
+        from .quality.review import Review
 
         content_key = content  # the retry may strip instructions from content; the key is the original
         key = self._key(stage, content, length, part=part, parts=parts)
@@ -339,52 +340,31 @@ class Summarizer:
         template_text = _text_of(template)
         max_words = int(prompts.max_tokens(length) * 1.2)
         method, failures, summary = "model", [], ""
-        index = None  # the content's passages, built at the first output to check (quality/attribution.py)
         record["input"] = prompts.input_of(stage, chat=chat, length=length)  # "lead": see fr.toml
 
+        checker = Review(content, source_text, template_text, max_words, inputs)
+
         def review(gen: Generation, counted: bool = True) -> tuple[str, list[str]]:
-            """The output rules, the support rule and the guards on one generation: (text, failures).
+            """quality/review.py on one generation, its tokens counted: (text, failures).
             ``counted``: its dropped sentences go to the stage's record (not a draft's: one is kept)."""
-            nonlocal index
-
-            def drop(n: int) -> None:
-                if counted:
-                    record["dropped_sentences"] = record.get("dropped_sentences", 0) + n
-
             result.tokens_in += gen.tokens_in
             result.tokens_out += gen.tokens_out
             self.tokens_processed += gen.tokens_in + gen.tokens_out  # read by progress displays
-            summary = guards.clean(gen.text, truncated=gen.finish == "length")
-            kept = guards.keep_french(summary)  # output rules: a copied English passage or URL goes
-            if inputs:  # a fusion keeps only the sentences its partial summaries support
-                kept = guards.keep_supported(kept, inputs)
-            grounded = True
-            if not inputs and kept:  # a sentence no passage of the content supports is dropped (issue 20)
-                index = index or attribution.Index(content)
-                kept, unsupported, grounded = attribution.keep_supported(kept, index)
-                if unsupported:
-                    drop(unsupported)
-            if kept != summary:
-                dropped = len(guards.foreign_sentences(summary)) + (len(guards.unsupported(summary, inputs))
-                                                                     if inputs else 0)
-                drop(dropped)
-                summary = kept
-            failures = guards.check(summary, source_text, template=template_text, max_words=max_words)
-            if not grounded:  # most of its sentences unsupported: retried, then the extractive fallback
-                failures.append(attribution.UNSUPPORTED)
-            if inputs and not failures and guards.uncovered(summary, inputs):
-                failures = [guards.UNCOVERED]  # a fusion that dropped one of its partial summaries
-            return summary, failures
+            verdict = checker(gen.text, truncated=gen.finish == "length")
+            if counted and verdict.dropped:
+                record["dropped_sentences"] = record.get("dropped_sentences", 0) + verdict.dropped
+            return verdict.summary, verdict.failures
 
         for attempt, (retry, overrides) in enumerate(prompts.attempts()):
             if attempt:  # later attempts: the template's retry variant (other examples), other decoding
                 if "injection" in failures:  # it obeyed the document: retry without the orders
                     content = injection.without_instructions(content)
-                prompt = prompts.render(stage, content, chat=chat, length=length, part=part,
-                                             parts=parts, retry=retry)
+                    checker.shown(content)
+                prompt = prompts.render(stage, content, chat=chat, length=length, part=part, parts=parts,
+                                        retry=retry)
                 retry_template = prompts.render(stage, "", chat=chat, length=length, part=part, parts=parts,
-                                                     retry=retry)
-                template_text = "\n".join((template_text, _text_of(retry_template)))
+                                                retry=retry)
+                checker.template_text = "\n".join((checker.template_text, _text_of(retry_template)))
             settings = self.settings(length, stage, **overrides)
             gen = self.backend.generate(prompt, settings, on_text=on_text if attempt == 0 else None)
             summary, failures = review(gen)

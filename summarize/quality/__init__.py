@@ -10,7 +10,9 @@ sentence English), injection (documents are data, never orders), extractive (the
 and the sentences prompts show), typography (French typography of the final text), rouge
 (ROUGE scoring for the evaluator); attribution, passages, lexicon (each sentence's sources
 and the support rule, located in the file by the readers' ``reading.layout``), faithfulness,
-cite (citations). Callers import the rule modules themselves: ``from summarize.quality import guards``.
+cite (citations), review (one model output through the rules and the guards, as the
+summarizer keeps or retries it). Callers import the rule modules themselves:
+``from summarize.quality import guards``.
 
 Names: ``attribute``, ``Index`` and the ``Sentence`` / ``Source`` they give;
 ``keep_supported`` and ``UNSUPPORTED`` for the guards; ``Faithfulness`` and ``invented``
