@@ -216,6 +216,19 @@ def test_oracle_target_is_the_inputs_sentences_closest_to_the_abstract() -> None
     assert prepare.oracle("Rien à voir : football, Marseille, victoire.", ARTICLE) is None
 
 
+def test_extended_short_target_is_the_abstract_then_the_closest_input_sentence() -> None:
+    from training import prepare
+
+    abstract = "Inquiets, les commerçants de Nantes réclament des places de stationnement."
+    got = prepare.extended(abstract, ARTICLE)
+    assert got.startswith(abstract + " ") and got != abstract
+    assert got.removeprefix(abstract + " ") in ARTICLE  # one whole input sentence, copied
+    # Not the sentence the abstract restates (« Les commerçants, inquiets, réclament… »): one that adds to it.
+    assert "Les commerçants, inquiets" not in got
+    assert prepare.extended("Rien à voir : football, Marseille, victoire.", ARTICLE) == \
+        "Rien à voir : football, Marseille, victoire."  # nothing close: the abstract alone
+
+
 def test_rewrite_prompt_shows_the_opening_sentences_with_the_length_tag() -> None:
     from training import prepare
 
