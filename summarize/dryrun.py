@@ -38,12 +38,10 @@ def dry_run(text: str, model: str | None, *, length: str = "medium", ctx: int | 
     from .reading.cleanup import clean
 
     long_prompts = prompts
-    if ref is not None and ref.adapter:  # the tuned model's prompts (the adapter does not change the tokens)
+    if ref is not None and ref.adapter:  # as Summarizer (the adapter does not change the tokens)
         from .backends import adapter_switchable
 
-        prompts = prompts.tuned()
-        if not adapter_switchable(ref):  # as Summarizer: chunks and fusions keep the base prompts when they can
-            long_prompts = prompts
+        prompts, long_prompts = prompts.for_model(tuned=True, switchable=adapter_switchable(ref))
     chat = backend.has_chat_template
     plan = make_plan(clean(normalize(text)), backend, prompts, length=length, map_length=MAP_LENGTH, chat=chat, ctx=ctx,
                      max_tokens=resolve_max_tokens(max_tokens), source=source, map_prompts=long_prompts)

@@ -83,16 +83,14 @@ class Summarizer:
         self.length, self.ctx, self.threads, self.verbose, self.max_bytes = length, ctx, threads, verbose, max_bytes
         self.cite = cite  # attribute each sentence of a result to its source passages (--no-cite: off)
         self.max_tokens = resolve_max_tokens(max_tokens)  # issue 7: bounded work per document
-        self.prompts = self.long_prompts = prompt_data.load(prompts)
         # A fine-tuned model is prompted with its training template for a document's own summary.
         # A long document's chunks and fusions run the bare weights with the base prompts: the
         # adapter was trained on news openings, and on the seeds' slide deck its map summaries
         # swapped who accused whom where the bare model's path stays faithful (issue 23).
+        # Merged weights have no switch: the tuned prompts throughout.
         self.long_bare = backends.adapter_switchable(self.ref)
-        if self.ref.adapter:
-            self.prompts = self.prompts.tuned()
-            if not self.long_bare:  # merged weights: no switch, the tuned prompts throughout
-                self.long_prompts = self.prompts
+        self.prompts, self.long_prompts = prompt_data.load(prompts).for_model(tuned=bool(self.ref.adapter),
+                                                                              switchable=self.long_bare)
         self.cache: Cache = Cache(paths.cache_dir(cache_dir)) if use_cache else NullCache()
         self._backend = backend
         self.remote = remote  # --server-kind, --api-key-env, --jobs: used only when the model is a URL

@@ -98,48 +98,12 @@ def test_tuned_short_summaries_have_a_decoding_floor_and_the_base_prompts_none(a
     assert '"min_tokens": 48' in with_adapter.settings("short").cache_id()
 
 
-def test_tuned_retries_are_seeded_samples_and_the_base_ones_the_other_examples(adapter, tmp_path) -> None:
-    """After a failed first output the tuned prompts sample again at temperature 0.5, a new seed
-    each time (fr.toml [tuned] retries); the base prompts switch examples with a repeat penalty."""
-    base, tuned = prompts.load(), prompts.load().tuned()
-    assert base.attempts() == ((False, {}), (True, {"repeat_penalty": 1.3, "temperature": 0.3}),
-                               (False, {"temperature": 0.5}))
-    assert tuned.attempts() == ((False, {}), (False, {"temperature": 0.5, "seed": 1}),
-                                (False, {"temperature": 0.5, "seed": 2}))
-
-    from summarize.backends import Generation
-
-    class English:  # every output fails the French rule: the whole schedule runs, then the fallback
-        n_ctx_train, has_chat_template = 2048, False
-
-        def __init__(self) -> None:
-            self.settings: list[GenSettings] = []
-
-        def count_text(self, text: str) -> int:
-            return len(text.split())
-
-        def count_prompt(self, prompt) -> int:
-            return self.count_text(prompt.text or "")
-
-        def generate(self, prompt, settings, on_text=None) -> Generation:
-            self.settings.append(settings)
-            return Generation(text="The city makes its buses free on Saturdays from January onwards.",
-                              tokens_in=40, tokens_out=12, seconds=0.0, finish="stop")
-
-    backend = English()
-    result = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short",
-                        backend=backend).summarize_text(ARTICLE)
-    assert [(s.temperature, s.seed, s.repeat_penalty) for s in backend.settings] == [
-        (0.0, 42, 1.1), (0.5, 1, 1.1), (0.5, 2, 1.1)]
-    assert all(s.min_tokens == 48 for s in backend.settings)  # the floor holds on every attempt
-    assert result.method == "extractive-fallback" and result.summary.startswith("La mairie de Rennes")
-
-
 class _Recorder:
-    """A backend that records each call's prompt and settings and answers one French sentence."""
+    """A backend that records each call's prompt and settings and answers one fixed text."""
     n_ctx_train, has_chat_template = 32768, False
 
-    def __init__(self) -> None:
+    def __init__(self, text: str = "La mairie de Rennes rend les bus gratuits le samedi.") -> None:
+        self.text = text
         self.calls: list[tuple[str, GenSettings]] = []
 
     def count_text(self, text: str) -> int:
@@ -152,8 +116,26 @@ class _Recorder:
         from summarize.backends import Generation
 
         self.calls.append((prompt.text or "", settings))
-        return Generation(text="La mairie de Rennes rend les bus gratuits le samedi.", tokens_in=40, tokens_out=12,
-                          seconds=0.0, finish="stop")
+        return Generation(text=self.text, tokens_in=40, tokens_out=12, seconds=0.0, finish="stop")
+
+
+def test_tuned_retries_are_seeded_samples_and_the_base_ones_the_other_examples(adapter, tmp_path) -> None:
+    """After a failed first output the tuned prompts sample again at temperature 0.5, a new seed
+    each time (fr.toml [tuned] retries); the base prompts switch examples with a repeat penalty."""
+    base, tuned = prompts.load(), prompts.load().tuned()
+    assert base.attempts() == ((False, {}), (True, {"repeat_penalty": 1.3, "temperature": 0.3}),
+                               (False, {"temperature": 0.5}))
+    assert tuned.attempts() == ((False, {}), (False, {"temperature": 0.5, "seed": 1}),
+                                (False, {"temperature": 0.5, "seed": 2}))
+
+    # Every output fails the French rule: the whole schedule runs, then the fallback.
+    backend = _Recorder("The city makes its buses free on Saturdays from January onwards.")
+    result = Summarizer(f"gemma3-270m-base+{adapter}", cache_dir=str(tmp_path), length="short",
+                        backend=backend).summarize_text(ARTICLE)
+    assert [(s.temperature, s.seed, s.repeat_penalty) for _, s in backend.calls] == [
+        (0.0, 42, 1.1), (0.5, 1, 1.1), (0.5, 2, 1.1)]
+    assert all(s.min_tokens == 48 for _, s in backend.calls)  # the floor holds on every attempt
+    assert result.method == "extractive-fallback" and result.summary.startswith("La mairie de Rennes")
 
 
 def test_a_long_document_runs_its_chunks_and_fusions_without_the_adapter(adapter, tmp_path, monkeypatch) -> None:

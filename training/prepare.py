@@ -32,7 +32,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -116,15 +116,16 @@ def extend(abstract: str, title: str, document: str, total: int) -> str | None:
     return " ".join([abstract.strip()] + [pool[i] for i in sorted(chosen)])
 
 
-def oracle(reference: str, document: str, most: int = 3) -> str | None:
+def oracle(reference: str, document: str, most: int = 3, keep: Callable[[str], bool] | None = None) -> str | None:
     """The input's sentences that best match the reference (greedy on ROUGE-1 + ROUGE-2 F1,
     unicode tokens), at most ``most``, in article order: an extractive target, grounded by
-    construction, of the length the abstract's content spans in the input."""
+    construction, of the length the abstract's content spans in the input. ``keep``: which
+    sentences may be chosen."""
     from summarize.quality.extractive import sentences
     from summarize.quality.rouge import Rouge
 
     rouge = Rouge(("unicode",))
-    pool = [s for s in sentences(document) if 4 <= len(s.split()) <= 80]
+    pool = [s for s in sentences(document) if 4 <= len(s.split()) <= 80 and (keep is None or keep(s))]
 
     def gain(chosen: list[int]) -> float:
         got = rouge.score(reference, " ".join(pool[i] for i in sorted(chosen)))["unicode"]
@@ -147,19 +148,9 @@ def extended(abstract: str, document: str) -> str:
     among those that add words to it (≥ 40 % new), so the target never repeats itself. The
     eighth session found the adapter's short summaries losing to the bare model on recall,
     not precision."""
-    from summarize.quality.extractive import sentences
-    from summarize.quality.rouge import Rouge
-
-    rouge, known = Rouge(("unicode",)), words(abstract)
-    pool = [s for s in sentences(document) if 4 <= len(s.split()) <= 80
-            and len(words(s) - known) >= 0.4 * max(len(words(s)), 1)]
-
-    def closeness(sentence: str) -> float:
-        got = rouge.score(abstract, sentence)["unicode"]
-        return got["rouge1"] + got["rouge2"]
-
-    best = max(pool, key=closeness, default=None)  # ties: the earlier sentence
-    return f"{abstract.strip()} {best}" if best and closeness(best) > 0 else abstract.strip()
+    known = words(abstract)
+    best = oracle(abstract, document, most=1, keep=lambda s: len(words(s) - known) >= 0.4 * max(len(words(s)), 1))
+    return f"{abstract.strip()} {best}" if best else abstract.strip()
 
 
 def length_of(example_id: str) -> str:

@@ -58,14 +58,6 @@ class MultiSequence:
         self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a decoding context")
-        self.adapter, self.adapter_on = adapter, False
-        if adapter is not None:  # a LoRA adapter applies per context: set it on each one
-            try:
-                self._use_adapter(True)
-            except RuntimeError:
-                llama_cpp.llama_free(self.ctx)
-                self.ctx = None
-                raise
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, n_seq), 0, n_seq)
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
@@ -74,6 +66,13 @@ class MultiSequence:
         self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each slot's KV cache
         self.share_prefix = share_prefix
         self.prefilled = 0  # prompt tokens evaluated (the rest came from a KV cache)
+        self.adapter, self.adapter_on = adapter, False
+        if adapter is not None:  # a LoRA adapter applies per context: set it on each one
+            try:
+                self._use_adapter(True)
+            except RuntimeError:
+                self.close()
+                raise
 
     def _use_adapter(self, on: bool) -> None:
         """The LoRA adapter on or off for the next requests (GenSettings.adapter). A switch empties
@@ -87,9 +86,8 @@ class MultiSequence:
             failed = self.lib.llama_set_adapters_lora(self.ctx, None, 0, None) != 0
         if failed:
             raise RuntimeError("llama.cpp could not apply the LoRA adapter")
-        if hasattr(self, "memory"):  # not at creation: nothing is cached yet
-            self.lib.llama_memory_clear(self.memory, True)
-            self.history = [[] for _ in range(self.n_seq)]
+        self.lib.llama_memory_clear(self.memory, True)
+        self.history = [[] for _ in range(self.n_seq)]
         self.adapter_on = on
 
     def close(self) -> None:

@@ -133,8 +133,18 @@ class PromptSet:
                           "min_tokens": section.get("min_tokens", {}).get(name, 0),
                           "drafts": section.get("drafts", {}).get(name, 1)}
                    for name, settings in self.data["lengths"].items()}
-        data = {**self.data, "base": section, "lengths": lengths, "retries": section.get("retries", self.data["retries"])}
+        data = {**self.data, "base": section, "lengths": lengths,
+                "retries": section.get("retries", self.data.get("retries", ()))}
         return PromptSet(version=f"{self.version}+{section['version']}", digest=self.digest, data=data)
+
+    def for_model(self, *, tuned: bool, switchable: bool) -> tuple[PromptSet, PromptSet]:
+        """(a document's own prompts, a long document's chunk and fusion prompts). A fine-tuned
+        model writes a document's summary with its training template; its chunks and fusions
+        keep these base prompts when its adapter can be switched off for them (Summarizer)."""
+        if not tuned:
+            return self, self
+        own = self.tuned()
+        return own, self if switchable else own
 
 
 @lru_cache(maxsize=4)
